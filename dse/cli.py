@@ -1,0 +1,245 @@
+"""The ``dse`` command line: parse, call the library, print. Errors are one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from dse.errors import DseError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Design-space exploration for FINN dataflow accelerators, on Optuna.")
+models_app = typer.Typer(no_args_is_help=True, help="The offline model zoo (Brevitas BNN-PYNQ, random weights).")
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+
+#: Columns of the Pareto table on a terminal (csv/json have every column).
+TABLE_COLUMNS = ["number", "throughput_fps", "latency_ns", "LUT", "BRAM_18K", "URAM", "DSP", "folding"]
+StorageOpt = typer.Option(None, "--storage", help="SQLAlchemy URL (default: $DSE_STORAGE or sqlite:///studies/dse.db).")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value)
+
+
+def _frame_table(frame: Any, title: str) -> Table:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_fmt(v) for v in row])
+    return table
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="Design-space file (YAML)."),
+    trials: Optional[int] = typer.Option(None, "--trials", help="Top the study up to N trials (default: n_trials)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="grid, random, tpe, nsga2, gp or a dotted class path."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    storage: Optional[str] = StorageOpt,
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the space's name)."),
+) -> None:
+    """Run (or resume) the study of a design space with real FINN builds."""
+    from dse import study as study_mod
+    from dse.analysis import pareto_frame
+
+    err.print(f"preparing {config} (exporting the model and reading FINN's graph the first time)...")
+    plan = study_mod.prepare(config, storage, study, sampler, seed, trials)
+    for note in plan.notes:
+        err.print(note)
+    name = plan.study.study_name
+    if plan.n_trials == 0:
+        err.print(f"study {name!r} already has all its trials; nothing to run")
+    else:
+        err.print(f"study {name!r}: {plan.n_trials} trial(s) to run with {plan.sampler_name}, "
+                  f"{len(plan.target.space.knobs)} parameters")
+        _run_with_progress(plan, study_mod)
+    frame = pareto_frame(plan.study)
+    out.print(_frame_table(frame[TABLE_COLUMNS], f"Pareto front of {name} ({len(frame)} feasible non-dominated trials)"))
+
+
+def _run_with_progress(plan: Any, study_mod: Any) -> None:
+    counts = {"ok": 0, "fail": 0}
+    best: dict[str, float] = {}
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        console=err, transient=False,
+    ) as progress:
+        task = progress.add_task("builds", total=plan.n_trials, info="")
+
+        def on_trial(study: Any, trial: Any) -> None:
+            key = "ok" if trial.state.name == "COMPLETE" else "fail"
+            counts[key] += 1
+            fps = trial.user_attrs.get("throughput_fps")
+            if fps is not None and trial.user_attrs.get("feasible") and fps > best.get("fps", -1):
+                best["fps"] = fps
+            done = counts["ok"] + counts["fail"]
+            rate = done / max(time.perf_counter() - started, 1e-9) * 60
+            best_text = f"{best['fps']:,.0f} fps" if best else "-"
+            progress.update(task, advance=1, info=f"ok {counts['ok']} fail {counts['fail']} | "
+                            f"{rate:.1f} builds/min | best feasible {best_text}")
+
+        stats = study_mod.run(plan, on_trial)
+    failures = ", ".join(f"{k}: {v}" for k, v in stats.failures.items())
+    err.print(f"{stats.completed} completed, {stats.failed} failed{f' ({failures})' if failures else ''} "
+              f"in {stats.seconds:.1f} s")
+    if stats.interrupted:
+        raise DseError(f"interrupted; the study is saved - run the same command again to resume")
+
+
+@app.command()
+def status(
+    study: Optional[str] = typer.Argument(None, help="Study name (default: every study in the storage)."),
+    storage: Optional[str] = StorageOpt,
+) -> None:
+    """Trials by state, failures by category with hints, Pareto size."""
+    import optuna
+
+    from dse.analysis import status as study_status
+    from dse.study import load_study, open_storage
+
+    if study is None:
+        names = [s.study_name for s in optuna.get_all_study_summaries(open_storage(storage))]
+        if not names:
+            out.print("no studies yet")
+            return
+    else:
+        names = [study]
+    table = Table(title="studies")
+    for column in ("study", "trials", "complete", "fail", "running", "waiting", "pareto", "best feasible fps"):
+        table.add_column(column)
+    failure_lines = []
+    for name in names:
+        info = study_status(load_study(name, storage))
+        table.add_row(name, *[_fmt(info[k]) for k in ("trials", "complete", "fail", "running", "waiting", "pareto", "best_feasible_fps")])
+        for category, entry in info["failures"].items():
+            failure_lines.append(f"{name}: {entry['count']} x {category}: {entry['example'][:160]} -> {entry['hint']}")
+    out.print(table)
+    for line in failure_lines:
+        out.print(line, markup=False)
+
+
+@app.command()
+def pareto(
+    study: str = typer.Argument(..., help="Study name."),
+    format: str = typer.Option("table", "--format", help="table, csv or json."),
+    storage: Optional[str] = StorageOpt,
+) -> None:
+    """Print the feasible Pareto front."""
+    from dse.analysis import pareto_frame
+    from dse.study import load_study
+
+    if format not in ("table", "csv", "json"):
+        raise DseError(f"--format: {format!r} is not one of table, csv, json")
+    frame = pareto_frame(load_study(study, storage))
+    if format == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif format == "json":
+        sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
+    else:
+        out.print(_frame_table(frame[TABLE_COLUMNS], f"Pareto front of {study}"))
+
+
+@app.command()
+def export(
+    study: str = typer.Argument(..., help="Study name."),
+    trial: int = typer.Option(..., "--trial", help="Trial number."),
+    folding: Path = typer.Option(..., "--folding", help="Where to write FINN's folding JSON."),
+    build_config: Optional[Path] = typer.Option(None, "--build-config", help="Also write a FINN DataflowBuildConfig JSON using it."),
+    storage: Optional[str] = StorageOpt,
+) -> None:
+    """Write a trial's folding config (and optionally a FINN build config) to hand to FINN."""
+    from dse.study import load_study
+
+    loaded = load_study(study, storage)
+    match = [t for t in loaded.get_trials(deepcopy=False) if t.number == trial]
+    if not match:
+        raise DseError(f"study {study!r} has no trial {trial}")
+    config = match[0].user_attrs.get("folding_config")
+    if config is None:
+        raise DseError(f"trial {trial} of {study!r} has no folding config (state {match[0].state.name})")
+    _write_json(folding, config)
+    message = f"wrote {folding}"
+    if build_config is not None:
+        cfg = dict(loaded.user_attrs["finn_build_config"])
+        cfg["folding_config_file"] = str(folding.resolve())
+        cfg.update(match[0].user_attrs.get("finn_overrides", {}))
+        cfg.pop("target_fps", None)  # the folding file already holds SetFolding's choice
+        _write_json(build_config, cfg)
+        message += f" and {build_config}"
+    err.print(message)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise DseError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+@models_app.command("export")
+def models_export(
+    name: str = typer.Argument(..., help="Zoo model, e.g. tfc-w1a1."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: NAME.onnx)."),
+) -> None:
+    """Export a zoo network as cleaned QONNX (random weights, no download)."""
+    from dse.models import export_model
+
+    path = export_model(name, output or Path(f"{name}.onnx"))
+    err.print(f"wrote {path}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the zoo."""
+    from dse.models import ZOO
+
+    for name, entry in ZOO.items():
+        out.print(f"{name}\t{entry.brevitas_name}\tinput {entry.input_shape}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except DseError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was lost - run the same command again to resume")
+        sys.exit(130)
+    except Exception as exc:  # usage errors (Typer's bundled click) and anything unexpected
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            if exc.format_message():  # empty for `dse` alone, which already printed the help
+                err.print(f"error: {exc.format_message()}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "Abort":
+            sys.exit(130)
+        if os.environ.get("DSE_DEBUG"):
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} (set DSE_DEBUG=1 for the traceback)",
+                  markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

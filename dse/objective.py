@@ -1,0 +1,167 @@
+"""The trial objective: params -> FINN folding -> a real FINN build -> metrics -> values.
+
+Per completed trial the user attrs hold FINN's numbers under stable names
+(``throughput_fps``, ``latency_ns``, ``max_cycles``, ``LUT``, ``BRAM_18K``, ``URAM``, ``DSP``,
+``utilization_<res>``, ``utilization``), ``folding_config`` (FINN's folding JSON, as FINN
+applied it) and feasibility. A failed build raises :class:`TrialFailed` after recording
+``error_category``, ``error_message`` and ``error_hint``; the study goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from dse.finn.reports import RESOURCES, ReportError, read_metrics
+from dse.finn.worker import FinnWorker, WorkerCrashed
+from dse.space import Space
+from dse.spacefile import METRICS, Cap
+
+#: Failure categories with the hint shown to users.
+HINTS: dict[str, str] = {
+    "model_load": "check that the model is a QONNX/ONNX file FINN can read",
+    "transform": "FINN could not lower this network with these graph knobs; try other finn.* settings or steps",
+    "folding": "this folding is not accepted by FINN; restrict PE/SIMD for the layer named in the message",
+    "estimate": "FINN's estimators failed for this configuration; see build_dataflow.log in the trial folder",
+    "synthesis": "a vendor-tool step failed; see the trial folder's logs",
+    "crash": "the FINN process died (memory?); the trial folder's log and the worker log have details",
+    "interrupted": "the run was interrupted; running the same command again re-queues this configuration",
+    "unknown": "see build_dataflow.log in the trial folder",
+}
+_FOLDING_STEPS = {"step_target_fps_parallelization", "step_apply_folding_config"}
+_ESTIMATE_STEPS = {"step_generate_estimate_reports"}
+_SYNTH_STEPS = {
+    "step_hw_codegen", "step_hw_ipgen", "step_set_fifo_depths", "step_generate_hardware",
+    "step_create_stitched_ip", "step_measure_rtlsim_performance", "step_out_of_context_synthesis",
+    "step_synthesize_bitfile", "step_prepare_synthesis",
+}
+
+
+class TrialFailed(Exception):
+    """A build failed; the trial is marked FAIL with its category, message and hint."""
+
+
+def categorize(failed_step: str | None) -> str:
+    """Failure category from the FINN step that was running."""
+    if failed_step is None:
+        return "model_load"
+    if failed_step in _FOLDING_STEPS:
+        return "folding"
+    if failed_step in _ESTIMATE_STEPS:
+        return "estimate"
+    if failed_step in _SYNTH_STEPS:
+        return "synthesis"
+    return "transform"
+
+
+@dataclass
+class Target:
+    """What every trial of a study shares: the exact model, FINN config, space and goals."""
+
+    model_path: str
+    build_config: dict[str, Any]
+    trials_dir: Path
+    space: Space
+    objectives: list[str]
+    budget: dict[str, float]
+    device_budget: bool = True
+    caps: dict[str, Any] = field(default_factory=dict)
+
+
+def constraint_values(metrics: dict[str, Any], target: Target) -> dict[str, float]:
+    """Optuna constraints (feasible when <= 0), normalised so samplers compare them fairly."""
+    out: dict[str, float] = {}
+    if target.device_budget:
+        for res in RESOURCES:
+            cap = target.budget[res]
+            out[f"budget_{res}"] = metrics[res] / cap - 1 if cap > 0 else metrics[res]
+    for metric, cap in target.caps.items():
+        low, high = (cap.min, cap.max) if isinstance(cap, Cap) else (None, cap)
+        value = metrics[metric]
+        if high is not None:
+            out[f"max_{metric}"] = value / high - 1 if high > 0 else value - high
+        if low is not None:
+            out[f"min_{metric}"] = 1 - value / low if low > 0 else low - value
+    return out
+
+
+def add_utilization(metrics: dict[str, Any], budget: dict[str, float]) -> None:
+    """``utilization_<res>`` = used / budget; ``utilization`` = the largest of them."""
+    worst = 0.0
+    for res in RESOURCES:
+        cap = budget[res]
+        share = metrics[res] / cap if cap > 0 else (0.0 if metrics[res] == 0 else math.inf)
+        metrics[f"utilization_{res}"] = share
+        worst = max(worst, share)
+    metrics["utilization"] = worst
+
+
+class Objective:
+    """Callable for ``study.optimize``: one real FINN build per trial."""
+
+    def __init__(self, target: Target, worker: FinnWorker):
+        self.target = target
+        self.worker = worker
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        folding, overrides = self.target.space.suggest(trial)
+        out_dir = self.target.trials_dir / str(trial.number)
+        started = time.perf_counter()
+        try:
+            result = self.worker.build(
+                self.target.model_path,
+                out_dir,
+                self.target.build_config,
+                {"Defaults": {}, **folding},
+                overrides,
+            )
+        except WorkerCrashed as exc:
+            self._fail(trial, "crash", str(exc))
+        except KeyboardInterrupt:
+            self._record_failure(trial, "interrupted", "interrupted by the user")
+            raise
+        trial.set_user_attr("build_seconds", round(time.perf_counter() - started, 3))
+        trial.set_user_attr("trial_dir", str(out_dir))
+        if overrides:
+            trial.set_user_attr("finn_overrides", overrides)
+        if not result["ok"]:
+            self._fail(trial, categorize(result.get("failed_step")), result["message"], result.get("failed_step"))
+        report = Path(result["report_dir"])
+        try:
+            metrics = read_metrics(report)
+            applied = json.loads((report / "applied_folding_config.json").read_text())
+        except (ReportError, OSError, json.JSONDecodeError) as exc:
+            self._fail(trial, "estimate", str(exc))
+        add_utilization(metrics, self.target.budget)
+        for key, value in metrics.items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("folding_config", applied)
+        constraints = constraint_values(metrics, self.target)
+        for key, value in constraints.items():
+            trial.set_constraint(key, value)
+        trial.set_user_attr("constraints", constraints)
+        trial.set_user_attr("feasible", all(v <= 0 for v in constraints.values()))
+        return tuple(float(metrics[m]) for m in self.target.objectives)
+
+    @staticmethod
+    def _record_failure(trial: optuna.Trial, category: str, message: str, step: str | None = None) -> None:
+        trial.set_user_attr("error_category", category)
+        trial.set_user_attr("error_message", message[:2000])
+        trial.set_user_attr("error_hint", HINTS[category])
+        if step:
+            trial.set_user_attr("error_step", step)
+
+    def _fail(self, trial: optuna.Trial, category: str, message: str, step: str | None = None) -> None:
+        self._record_failure(trial, category, message, step)
+        raise TrialFailed(f"{category}: {message}")
+
+
+def directions(objectives: list[str]) -> list[str]:
+    """Optuna directions for the objective metrics."""
+    return [METRICS[m] for m in objectives]

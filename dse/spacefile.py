@@ -1,0 +1,274 @@
+"""The design-space file (YAML): schema, loading and one-line errors.
+
+Only structure is checked here; what depends on the network (selectors, valid folding
+values) is checked by :mod:`dse.space` once FINN has described the graph.
+
+Example::
+
+    from dse.spacefile import load_space_file
+    spec = load_space_file("configs/tfc-w1a1-pareto.yaml")
+    spec.objectives  # [Objective(metric='throughput_fps', ...), ...]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dse.errors import DseError
+
+#: Metric name -> optimisation direction. These are also the trial user-attr names.
+METRICS: dict[str, str] = {
+    "throughput_fps": "maximize",
+    "latency_ns": "minimize",
+    "max_cycles": "minimize",
+    "LUT": "minimize",
+    "BRAM_18K": "minimize",
+    "URAM": "minimize",
+    "DSP": "minimize",
+    "utilization": "minimize",
+}
+RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
+SAMPLERS = ("grid", "random", "tpe", "nsga2", "gp")
+STEP_PRESETS = ("estimate", "estimate+bnn")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Range(_Strict):
+    """Every valid value between ``min`` and ``max`` (inclusive)."""
+
+    min: int = Field(default=1, ge=1)
+    max: int = Field(ge=1)
+
+
+FoldSpec = Union[Literal["all"], list[int], Range]
+
+
+class Selector(_Strict):
+    """Which nodes a rule applies to: op type (``MVAU`` matches ``MVAU_hls``) and/or a name glob."""
+
+    op_type: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_needed(self) -> "Selector":
+        if self.op_type is None and self.name is None:
+            raise ValueError("give op_type and/or name")
+        return self
+
+
+class LayerRule(_Strict):
+    """Per-layer knobs for the nodes a selector matches; later rules override earlier ones."""
+
+    match: Selector
+    PE: FoldSpec | None = None
+    SIMD: FoldSpec | None = None
+    ram_style: list[str] | None = None
+    resType: list[str] | None = None
+    mem_mode: list[str] | None = None
+
+    @field_validator("PE", "SIMD")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("empty list")
+            if any(v < 1 for v in value):
+                raise ValueError("folding factors are whole numbers >= 1")
+        return value
+
+    @field_validator("ram_style", "resType", "mem_mode", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and not value:
+            raise ValueError("empty list")
+        return value
+
+
+class FinnKnobs(_Strict):
+    """FINN settings that shape the graph before folding (they change the prefix)."""
+
+    steps: Literal["estimate", "estimate+bnn"] | list[str] = "estimate+bnn"
+    standalone_thresholds: bool = False
+    minimize_bit_width: bool = True
+    mvau_wwidth_max: int = Field(default=36, ge=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("empty step list")
+        return value
+
+
+class TargetFps(_Strict):
+    """Let FINN's SetFolding fold, searching its throughput target (log scale)."""
+
+    min: float = Field(gt=0)
+    max: float = Field(gt=0)
+    mvau_wwidth_max: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TargetFps":
+        if self.min > self.max:
+            raise ValueError("min is larger than max")
+        if self.mvau_wwidth_max is not None and (
+            not self.mvau_wwidth_max or any(v < 1 for v in self.mvau_wwidth_max)
+        ):
+            raise ValueError("mvau_wwidth_max: a non-empty list of whole numbers >= 1")
+        return self
+
+
+class Cap(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> "Cap":
+        if self.min is None and self.max is None:
+            raise ValueError("give min and/or max")
+        return self
+
+
+class Constraints(_Strict):
+    """Feasibility: within the device budget (default) and below explicit caps."""
+
+    device_budget: bool = True
+    caps: dict[str, Union[float, Cap]] = Field(default_factory=dict)
+
+    @field_validator("caps")
+    @classmethod
+    def _known(cls, caps: dict[str, Any]) -> dict[str, Any]:
+        for key in caps:
+            if key not in METRICS:
+                raise ValueError(f"unknown metric {key!r}; known: {', '.join(METRICS)}")
+        return caps
+
+
+class DesignSpaceFile(_Strict):
+    """The whole design-space file. See the README's reference section."""
+
+    name: str | None = Field(default=None, min_length=1)
+    description: str = ""
+    model: str = Field(min_length=1)
+    device: str = Field(min_length=1)
+    clock_ns: float = Field(default=10.0, gt=0)
+    budget: dict[Literal["LUT", "BRAM_18K", "URAM", "DSP"], float] | None = None
+    finn: FinnKnobs = Field(default_factory=FinnKnobs)
+    layers: list[LayerRule] | None = None
+    target_fps: TargetFps | None = None
+    objectives: list[str] = Field(default_factory=lambda: ["throughput_fps", "LUT"], min_length=1)
+    constraints: Constraints = Field(default_factory=Constraints)
+    sampler: str = "tpe"
+    sampler_options: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    n_trials: int = Field(default=50, ge=1)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: list[str]) -> list[str]:
+        for metric in value:
+            if metric not in METRICS:
+                raise ValueError(f"unknown objective {metric!r}; known: {', '.join(METRICS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("an objective is listed twice")
+        return value
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler(cls, value: str) -> str:
+        if value not in SAMPLERS and "." not in value:
+            raise ValueError(
+                f"unknown sampler {value!r}; use one of {', '.join(SAMPLERS)} "
+                "or a dotted path to an Optuna sampler class"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _folding_mode(self) -> "DesignSpaceFile":
+        if self.target_fps is not None and self.layers is not None:
+            for rule in self.layers:
+                if rule.PE is not None or rule.SIMD is not None:
+                    raise ValueError(
+                        "with target_fps, FINN's SetFolding picks PE/SIMD: "
+                        "layers may only set ram_style, resType or mem_mode"
+                    )
+        if self.sampler == "grid" and self.target_fps is not None:
+            raise ValueError("the grid sampler needs a finite space: use layers, not target_fps")
+        return self
+
+
+class SpaceFile:
+    """A loaded design-space file: the validated spec plus its text, hash and origin."""
+
+    def __init__(self, path: Path, text: str, spec: DesignSpaceFile):
+        self.path = path
+        self.text = text
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or self.path.stem
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("list[int]", "Range", "literal['all']", "float", "Cap") or "[" in str(part):
+            continue  # pydantic's union-branch tags say nothing to the user
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def parse_space_text(text: str, origin: str = "<string>") -> DesignSpaceFile:
+    """Validate YAML text; raise :class:`DseError` naming origin, key and reason."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise DseError(f"{origin}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise DseError(f"{origin}: the file is empty; it needs at least 'model' and 'device'")
+    if not isinstance(data, dict):
+        raise DseError(f"{origin}: expected a mapping of keys (model, device, ...), got a {type(data).__name__}")
+    try:
+        return DesignSpaceFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _format_location(tuple(first["loc"]))
+        reason = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            reason = "unknown key"
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise DseError(f"{origin}: {key}: {reason}{more}") from None
+
+
+def load_space_file(path: str | Path) -> SpaceFile:
+    """Read and validate a design-space file; every problem is one :class:`DseError` line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DseError(f"{path}: design-space file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DseError(f"{path}: not a text file (YAML expected)") from None
+    if "\x00" in text:
+        raise DseError(f"{path}: not a text file (YAML expected)")
+    return SpaceFile(path, text, parse_space_text(text, str(path)))

@@ -1,0 +1,389 @@
+"""Storage URLs, creating and resuming studies, and the run loop.
+
+A design space becomes a plain Optuna study (name = the space's name). Running the same
+command again resumes it: finished trials are kept, interrupted ones are re-queued, and the
+study is topped up to ``n_trials`` (a grid: to every valid point, each exactly once).
+
+Example::
+
+    from dse.study import prepare, run
+    plan = prepare("configs/tfc-w1a1-pareto.yaml")
+    run(plan)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+import dse
+from dse.errors import DseError
+from dse.finn import adapter
+from dse.finn.worker import FinnWorker, WorkerCrashed
+from dse.models import resolve_model, sha256_of
+from dse.objective import Objective, Target, TrialFailed, directions
+from dse.samplers import make_sampler
+from dse.space import GRID_LIMIT, Space, build_space
+from dse.spacefile import SpaceFile, load_space_file
+
+DEFAULT_STORAGE = "sqlite:///studies/dse.db"
+_RUN_KEYS = ("name", "description", "n_trials", "sampler", "sampler_options", "seed")
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# -- storage ------------------------------------------------------------------------------
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for logs and errors)."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def storage_url(url: str | None = None) -> str:
+    """``--storage``, else ``DSE_STORAGE``, else ``sqlite:///studies/dse.db``."""
+    return url or os.environ.get("DSE_STORAGE") or DEFAULT_STORAGE
+
+
+def open_storage(url: str | None = None) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage; every failure becomes one line naming the masked URL."""
+    url = storage_url(url)
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.parent and not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DseError(f"storage {url}: cannot create {path.parent}: {exc.strerror}") from None
+        engine_kwargs = {"connect_args": {"timeout": 30.0}}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use this storage"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DseError(f"storage {mask_url(url)}: {mask_url(reason)}") from None
+
+
+def artifact_root(url: str | None = None) -> Path:
+    """Where study folders live: beside a SQLite file, else ``DSE_ARTIFACTS`` or ``./studies``."""
+    url = storage_url(url)
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).resolve().parent
+    return Path(os.environ.get("DSE_ARTIFACTS", "studies")).resolve()
+
+
+def load_study(name: str, storage: str | None = None) -> optuna.Study:
+    """Load an existing study or fail with one line listing the studies there."""
+    store = open_storage(storage)
+    try:
+        return optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        known = ", ".join(names) if names else "none"
+        raise DseError(f"no study named {name!r} in {mask_url(storage_url(storage))} (studies: {known})") from None
+
+
+# -- preparation ----------------------------------------------------------------------------
+
+
+def _steps(spec_steps: Any) -> list[str]:
+    if spec_steps == "estimate":
+        return list(adapter.ESTIMATE_STEPS)
+    if spec_steps == "estimate+bnn":
+        return adapter.BNN_PRE_POST_STEPS + adapter.ESTIMATE_STEPS
+    return list(spec_steps)
+
+
+def space_key(space_file: SpaceFile) -> str:
+    """Hash of everything that defines the space (not run settings such as n_trials)."""
+    data = space_file.spec.model_dump(mode="json", exclude=set(_RUN_KEYS))
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class Plan:
+    """A prepared run: the study, its target, and how many trials to run now."""
+
+    study: optuna.Study
+    target: Target
+    worker: FinnWorker
+    space_file: SpaceFile
+    sampler_name: str
+    grid: bool
+    n_trials: int
+    storage: str
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(
+    config: str | Path,
+    storage: str | None = None,
+    study_name: str | None = None,
+    sampler: str | None = None,
+    seed: int | None = None,
+    n_trials: int | None = None,
+    worker: FinnWorker | None = None,
+) -> Plan:
+    """Validate the space, probe the FINN graph, create or resume the study. No trial runs yet."""
+    space_file = load_space_file(config)
+    spec = space_file.spec
+    origin = str(space_file.path)
+    sampler_name = sampler or spec.sampler
+    if sampler is not None:
+        from dse.spacefile import DesignSpaceFile
+
+        try:
+            DesignSpaceFile._sampler(sampler)
+        except ValueError as exc:
+            raise DseError(f"--sampler: {exc}") from None
+    seed = spec.seed if seed is None else seed
+    if n_trials is not None and n_trials < 1:
+        raise DseError("--trials: must be at least 1")
+    name = study_name or space_file.name
+    url = storage_url(storage)
+    store = open_storage(url)  # fail fast on a bad URL, before any FINN work
+
+    from dse.finn.devices import resolve_device
+
+    device = resolve_device(spec.device, spec.budget, where=f"{origin}: device")
+    study_dir = artifact_root(url) / _safe_name(name)
+    model_path = _study_model(spec.model, study_dir, origin)
+    build_config = {
+        "model_path": str(model_path),
+        "output_dir": str(study_dir / "rebuild"),
+        "synth_clk_period_ns": spec.clock_ns,
+        "fpga_part": device.part,
+        "generate_outputs": ["estimate_reports"],
+        "steps": _steps(spec.finn.steps),
+        "standalone_thresholds": spec.finn.standalone_thresholds,
+        "minimize_bit_width": spec.finn.minimize_bit_width,
+        "mvau_wwidth_max": spec.finn.mvau_wwidth_max,
+        "save_intermediate_models": False,
+        "console_log_level": "NONE",
+    }
+    versions = {"dse": dse.__version__, **adapter.versions()}
+    prefix_key = hashlib.sha256(
+        json.dumps(
+            [sha256_of(model_path), {k: v for k, v in build_config.items() if k not in ("output_dir", "model_path")}, versions["finn-plus"]],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+
+    worker = worker or FinnWorker(study_dir / "finn_tmp", study_dir / "worker.log")
+    try:
+        probe = worker.probe(str(model_path), build_config, study_dir / "prefix" / prefix_key)
+    except WorkerCrashed as exc:
+        raise DseError(f"{origin}: model: FINN crashed while reading the network ({exc})") from None
+    if not probe["ok"]:
+        step = probe.get("failed_step") or "loading the model"
+        raise DseError(f"{origin}: model: FINN cannot build {spec.model!r} (at {step}): {probe['message']}")
+    space = build_space(spec, probe["nodes"], origin, has_uram=device.budget["URAM"] > 0)
+    grid = sampler_name == "grid"
+    if grid:
+        size = space.grid_size()
+        if size > GRID_LIMIT:
+            raise DseError(f"{origin}: sampler: the grid has {size} points (limit {GRID_LIMIT}); restrict layers or use another sampler")
+
+    study = _create_or_resume(
+        store, name, spec, space_file, build_config, model_path, device, versions, sampler_name, seed, space, url
+    )
+    target = Target(
+        model_path=str(model_path),
+        build_config=build_config,
+        trials_dir=study_dir / "trials",
+        space=space,
+        objectives=list(spec.objectives),
+        budget=device.budget,
+        device_budget=spec.constraints.device_budget,
+        caps=dict(spec.constraints.caps),
+    )
+    study.sampler = make_sampler(sampler_name, seed, spec.sampler_options)
+    notes = _recover(study, url)
+    todo = _queue_grid(study, space) if grid else _top_up(study, n_trials or spec.n_trials)
+    return Plan(study, target, worker, space_file, sampler_name, grid, todo, url, notes)
+
+
+def _safe_name(name: str) -> str:
+    """A study name as a folder name: no separators, no '..' (no path traversal)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "study"
+    return safe
+
+
+def _study_model(spec_model: str, study_dir: Path, origin: str) -> Path:
+    """The exact ONNX the study builds, copied into its folder (never changes afterwards)."""
+    try:
+        source = resolve_model(spec_model)
+    except DseError as exc:
+        raise DseError(f"{origin}: model: {exc}") from None
+    target = study_dir / "model.onnx"
+    if target.exists():
+        if sha256_of(target) != sha256_of(source):
+            raise DseError(
+                f"{origin}: model: {spec_model} changed since this study was created; "
+                f"use --study NEW_NAME for the new model"
+            )
+        return target
+    _check_onnx(source, origin)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def _check_onnx(path: Path, origin: str) -> None:
+    import onnx
+
+    try:
+        onnx.load(str(path), load_external_data=False)
+    except Exception:
+        raise DseError(f"{origin}: model: {path} is not an ONNX file") from None
+
+
+def _create_or_resume(
+    store: Any, name: str, spec: Any, space_file: SpaceFile, build_config: dict[str, Any],
+    model_path: Path, device: Any, versions: dict[str, str], sampler_name: str, seed: int,
+    space: Space, url: str,
+) -> optuna.Study:
+    key = space_key(space_file)
+    try:
+        study = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        study = None
+    if study is not None:
+        found = study.user_attrs.get("space_key")
+        if found != key:
+            raise DseError(
+                f"study {name!r} in {mask_url(url)} was made from a different design space; "
+                f"use --study NEW_NAME, or delete it: optuna delete-study --study-name {name} --storage URL"
+            )
+        return study
+    study = optuna.create_study(study_name=name, storage=store, directions=directions(spec.objectives))
+    study.set_metric_names(list(spec.objectives))
+    attrs = {
+        "finn_build_config": build_config,
+        "model": spec.model,
+        "model_path": str(model_path),
+        "model_sha256": sha256_of(model_path),
+        "space_text": space_file.text,
+        "space_sha256": space_file.sha256,
+        "space_key": key,
+        "space_file": str(space_file.path.resolve()),
+        "space_params": space.describe(),
+        "device": {"name": spec.device, "part": device.part, "board": device.board, "budget": device.budget},
+        "clock_ns": spec.clock_ns,
+        "objectives": list(spec.objectives),
+        "sampler": sampler_name,
+        "seed": seed,
+        "versions": versions,
+        "dse_version": dse.__version__,
+    }
+    for k, v in attrs.items():
+        study.set_user_attr(k, v)
+    return study
+
+
+def _is_interrupted(t: FrozenTrial) -> bool:
+    return t.state == TrialState.FAIL and t.user_attrs.get("error_category") == "interrupted"
+
+
+def _recover(study: optuna.Study, url: str) -> list[str]:
+    """Re-queue trials an earlier run left behind (interrupted, or RUNNING after a kill)."""
+    notes = []
+    store = study._storage
+    if url.startswith("sqlite"):
+        # SQLite studies have one runner at a time: a RUNNING trial is a leftover of a killed run.
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            store.set_trial_user_attr(t._trial_id, "error_category", "interrupted")
+            store.set_trial_user_attr(t._trial_id, "error_message", "the run stopped while this trial was building")
+            store.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for t in trials:
+        if _is_interrupted(t) and t.number not in retried and t.params:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            notes.append(f"re-queued interrupted trial {t.number}")
+    return notes
+
+
+def _top_up(study: optuna.Study, n_trials: int) -> int:
+    done = sum(
+        1 for t in study.get_trials(deepcopy=False)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and not _is_interrupted(t))
+    )
+    return max(0, n_trials - done)
+
+
+def _param_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def _queue_grid(study: optuna.Study, space: Space) -> int:
+    """Enqueue every valid point not yet evaluated or queued; return how many are pending."""
+    seen = {
+        _param_key(t.params) for t in study.get_trials(deepcopy=False)
+        if not _is_interrupted(t) and t.state != TrialState.WAITING
+    }
+    waiting = {_param_key(t.params) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
+    for params in space.grid():
+        key = _param_key(params)
+        if key not in seen and key not in waiting:
+            study.enqueue_trial(params)
+            waiting.add(key)
+    return len(waiting)
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+@dataclass
+class RunStats:
+    """What happened in one ``run``."""
+
+    completed: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None) -> RunStats:
+    """Run the planned trials; Ctrl-C stops after marking the running trial as interrupted."""
+    stats = RunStats()
+    started = time.perf_counter()
+
+    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            stats.completed += 1
+        elif trial.state == TrialState.FAIL:
+            stats.failed += 1
+            category = trial.user_attrs.get("error_category", "unknown")
+            stats.failures[category] = stats.failures.get(category, 0) + 1
+        if on_trial is not None:
+            on_trial(study, trial)
+
+    try:
+        if plan.n_trials > 0:
+            plan.study.optimize(
+                Objective(plan.target, plan.worker),
+                n_trials=plan.n_trials,
+                callbacks=[callback],
+                catch=(TrialFailed,),
+                gc_after_trial=False,
+            )
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    finally:
+        plan.worker.close()
+        stats.seconds = time.perf_counter() - started
+    return stats
