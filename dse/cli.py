@@ -21,8 +21,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 models_app = typer.Typer(no_args_is_help=True, help="The offline model zoo (Brevitas BNN-PYNQ, random weights).")
 app.add_typer(models_app, name="models")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (files, CI logs) gets wide tables instead of Rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 #: Columns of the Pareto table on a terminal (csv/json have every column).
 TABLE_COLUMNS = ["number", "throughput_fps", "latency_ns", "LUT", "BRAM_18K", "URAM", "DSP", "folding"]
@@ -61,15 +62,18 @@ def run(
 
     err.print(f"preparing {config} (exporting the model and reading FINN's graph the first time)...")
     plan = study_mod.prepare(config, storage, study, sampler, seed, trials)
-    for note in plan.notes:
-        err.print(note)
-    name = plan.study.study_name
-    if plan.n_trials == 0:
-        err.print(f"study {name!r} already has all its trials; nothing to run")
-    else:
-        err.print(f"study {name!r}: {plan.n_trials} trial(s) to run with {plan.sampler_name}, "
-                  f"{len(plan.target.space.knobs)} parameters")
-        _run_with_progress(plan, study_mod)
+    try:
+        for note in plan.notes:
+            err.print(note)
+        name = plan.study.study_name
+        if plan.n_trials == 0:
+            err.print(f"study {name!r} already has all its trials; nothing to run")
+        else:
+            err.print(f"study {name!r}: {plan.n_trials} trial(s) to run with {plan.sampler_name}, "
+                      f"{len(plan.target.space.knobs)} parameters")
+            _run_with_progress(plan, study_mod)
+    finally:
+        plan.worker.close()
     frame = pareto_frame(plan.study)
     out.print(_frame_table(frame[TABLE_COLUMNS], f"Pareto front of {name} ({len(frame)} feasible non-dominated trials)"))
 

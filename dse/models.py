@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def export_model(name: str, path: str | Path, seed: int = 0) -> Path:
     if name not in ZOO:
         raise DseError(f"unknown model {name!r}; known: {', '.join(sorted(ZOO))}")
     entry = ZOO[name]
+    # torch and brevitas warn about CUDA and optional kernels on import: noise for our users
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    warnings.filterwarnings("ignore", module="brevitas")
+    warnings.filterwarnings("ignore", module="torch")
     import torch
     from brevitas.export import export_qonnx
     from brevitas_examples.bnn_pynq.models import model_with_cfg

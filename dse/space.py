@@ -126,22 +126,19 @@ class Space:
 
     # -- exhaustive ----------------------------------------------------------------------
     def grid_size(self) -> int:
-        """Number of valid points (counted without listing them)."""
+        """Number of valid points, counted per independent group (never by listing them)."""
         if self.target_fps is not None:
             raise DseError("target_fps spaces are continuous: they have no finite grid")
-        return self._count(0, {})
-
-    def _count(self, i: int, chosen: dict[str, Any]) -> int:
-        if i == len(self.knobs):
-            return 1
-        knob = self.knobs[i]
-        if knob.pair is None and all(k.pair is None for k in self.knobs[i + 1 :]):
-            return knob.count(chosen) * self._count(i + 1, chosen)
-        total = 0
-        for value in knob.values[: knob.count(chosen)]:
-            chosen[knob.param] = value
-            total += self._count(i + 1, chosen)
-        chosen.pop(knob.param, None)
+        dependents: dict[str, list[Knob]] = {}
+        for knob in self.knobs:
+            if knob.pair is not None:
+                dependents.setdefault(knob.pair, []).append(knob)
+        total = 1
+        for knob in self.knobs:
+            if knob.pair is not None:
+                continue  # counted with the knob it is paired with
+            deps = dependents.get(knob.param, [])
+            total *= sum(math.prod(d.count({knob.param: v}) for d in deps) for v in knob.values)
         return total
 
     def grid(self) -> Iterator[dict[str, Any]]:

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -122,6 +123,7 @@ class Plan:
     grid: bool
     n_trials: int
     storage: str
+    prefix_dir: Path
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,7 +181,25 @@ def prepare(
         ).encode()
     ).hexdigest()[:16]
 
+    own_worker = worker is None
     worker = worker or FinnWorker(study_dir / "finn_tmp", study_dir / "worker.log")
+    try:
+        return _prepare_study(
+            worker, store, name, url, spec, space_file, origin, build_config, model_path,
+            device, versions, prefix_key, study_dir, sampler_name, seed, n_trials,
+        )
+    except BaseException:
+        if own_worker:
+            worker.close()
+        raise
+
+
+def _prepare_study(
+    worker: FinnWorker, store: Any, name: str, url: str, spec: Any, space_file: SpaceFile,
+    origin: str, build_config: dict[str, Any], model_path: Path, device: Any,
+    versions: dict[str, str], prefix_key: str, study_dir: Path, sampler_name: str, seed: int,
+    n_trials: int | None,
+) -> Plan:
     try:
         probe = worker.probe(str(model_path), build_config, study_dir / "prefix" / prefix_key)
     except WorkerCrashed as exc:
@@ -210,7 +230,8 @@ def prepare(
     study.sampler = make_sampler(sampler_name, seed, spec.sampler_options)
     notes = _recover(study, url)
     todo = _queue_grid(study, space) if grid else _top_up(study, n_trials or spec.n_trials)
-    return Plan(study, target, worker, space_file, sampler_name, grid, todo, url, notes)
+    prefix_dir = study_dir / "prefix" / prefix_key
+    return Plan(study, target, worker, space_file, sampler_name, grid, todo, url, prefix_dir, notes)
 
 
 def _safe_name(name: str) -> str:
@@ -269,7 +290,9 @@ def _create_or_resume(
             )
         return study
     study = optuna.create_study(study_name=name, storage=store, directions=directions(spec.objectives))
-    study.set_metric_names(list(spec.objectives))
+    with warnings.catch_warnings():  # experimental since 3.2, yet the way to name metrics
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(spec.objectives))
     attrs = {
         "finn_build_config": build_config,
         "model": spec.model,
@@ -358,7 +381,10 @@ class RunStats:
 
 
 def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None) -> RunStats:
-    """Run the planned trials; Ctrl-C stops after marking the running trial as interrupted."""
+    """Run the planned trials; Ctrl-C stops after marking the running trial as interrupted.
+
+    The FINN worker stays up for further runs; call ``plan.worker.close()`` when done.
+    """
     stats = RunStats()
     started = time.perf_counter()
 
@@ -383,7 +409,7 @@ def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None
             )
     except KeyboardInterrupt:
         stats.interrupted = True
+        plan.worker.close()  # a build may still be running in it; its result is not wanted
     finally:
-        plan.worker.close()
         stats.seconds = time.perf_counter() - started
     return stats

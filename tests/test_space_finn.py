@@ -1,0 +1,135 @@
+"""Property over real FINN graphs: every value the space can suggest is a valid FINN folding.
+
+For TFC-w1a1 and CNV-w1a1 (specialized by FINN itself), every option of every knob is applied
+to the FINN node(s) it assigns and checked with FINN's own node code: folded shapes hold the
+whole tensor, cycle estimates exist, FINN's asserts do not fire, coupled nodes agree on the
+stream width, and MVAU weight streams stay within FINN's 8191-bit limit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from dse import study as study_mod
+from dse.space import WEIGHT_STREAM_LIMIT
+from tests.conftest import write_config
+
+CNV = """
+name: cnv-prop
+model: cnv-w1a1
+device: ZCU104
+layers:
+  - match: {op_type: "*"}
+    PE: all
+    SIMD: all
+  - match: {op_type: MVAU}
+    ram_style: all_values_placeholder
+sampler: random
+n_trials: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def cnv_plan(tmp_path_factory, worker):
+    base = tmp_path_factory.mktemp("cnv")
+    text = CNV.replace("all_values_placeholder", "[auto, block, distributed, ultra]")
+    config = write_config(base, text)
+    return study_mod.prepare(config, storage=f"sqlite:///{base}/dse.db", worker=worker)
+
+
+def _check_space(plan):
+    from dse.finn import adapter
+
+    adapter.load_finn(plan.prefix_dir.parent / "finn_tmp")
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    model = ModelWrapper(str(plan.prefix_dir / "intermediate_models" / "step_specialize_layers.onnx"))
+    nodes = {n.name: n for n in model.graph.node}
+    folding_attrs = ("PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode")
+    original = {
+        name: {a: getCustomOp(n).get_nodeattr(a) for a in folding_attrs if a in getCustomOp(n).get_nodeattr_types()}
+        for name, n in nodes.items()
+    }
+    checked = 0
+    space = plan.target.space
+    for knob in space.knobs:
+        pair = next((k for k in space.knobs if k.param == knob.pair), None)
+        contexts = [{}] if pair is None else [{pair.param: v} for v in pair.values]
+        for chosen in contexts:
+            n_valid = knob.count(chosen)
+            for index in range(n_valid):
+                assign = dict(knob.options[index])
+                if pair is not None:
+                    pair_assign = pair.options[pair.values.index(chosen[pair.param])]
+                    for node, attrs in pair_assign.items():
+                        assign = {**assign, node: {**pair_assign[node], **assign.get(node, {})}}
+                for name, attrs in assign.items():
+                    inst = getCustomOp(nodes[name])
+                    for attr, value in {**original[name], **attrs}.items():
+                        inst.set_nodeattr(attr, value)
+                for name in assign:
+                    inst = getCustomOp(nodes[name])
+                    node = nodes[name]
+                    assert math.prod(inst.get_folded_input_shape()) == math.prod(inst.get_normal_input_shape()), name
+                    assert math.prod(inst.get_folded_output_shape()) == math.prod(inst.get_normal_output_shape()), name
+                    assert inst.get_exp_cycles() > 0
+                    if node.op_type.startswith("MVAU"):
+                        assert inst.get_nodeattr("MH") % inst.get_nodeattr("PE") == 0
+                        assert inst.get_nodeattr("MW") % inst.get_nodeattr("SIMD") == 0
+                        assert inst.get_instream_width(1) <= WEIGHT_STREAM_LIMIT
+                    if node.op_type.startswith("ConvolutionInputGenerator"):
+                        inst.select_impl_style()  # FINN's own SIMD/parallel_window asserts
+                        consumer = model.find_consumers(node.output[0])[0]
+                        assert inst.get_outstream_width() == getCustomOp(consumer).get_instream_width(0)
+                checked += 1
+            if pair is not None and n_valid < len(knob.values):
+                # the first PE left out really would overflow the weight stream
+                inst = getCustomOp(nodes[knob.node])
+                inst.set_nodeattr("PE", knob.values[n_valid])
+                assert inst.get_instream_width(1) > WEIGHT_STREAM_LIMIT
+    return checked
+
+
+def test_every_tfc_option_is_a_valid_finn_folding(tfc_study):
+    assert _check_space(tfc_study) > 100
+
+
+def test_every_cnv_option_is_a_valid_finn_folding(cnv_plan):
+    space = cnv_plan.target.space
+    # SWGs have no knob of their own: the MVAU/Pool they feed sets them
+    assert not any(k.node.startswith("ConvolutionInputGenerator") for k in space.knobs)
+    simd = next(k for k in space.knobs if k.param == "MVAU_hls_1.SIMD_idx")
+    assert 36 not in simd.values and 576 in simd.values and 64 in simd.values
+    assert _check_space(cnv_plan) > 300
+
+
+def test_cnv_space_is_huge_but_counted(cnv_plan):
+    assert cnv_plan.target.space.grid_size() > 10**15
+
+
+def test_binary_layers_never_offer_dsp_and_pynq_never_ultra(tfc_study, tmp_path, worker):
+    config = write_config(tmp_path, """
+        name: bad-restype
+        model: tfc-w1a1
+        device: Pynq-Z1
+        layers:
+          - match: {op_type: MVAU}
+            resType: [lut, dsp]
+        """)
+    from dse.errors import DseError
+
+    with pytest.raises(DseError, match=r"layers\[0\]\.resType: 'dsp' is not allowed for MVAU_hls_0"):
+        study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/x.db", worker=worker)
+    config = write_config(tmp_path, """
+        name: bad-ultra
+        model: tfc-w1a1
+        device: Pynq-Z1
+        layers:
+          - match: {op_type: MVAU}
+            ram_style: [ultra]
+        """)
+    with pytest.raises(DseError, match=r"'ultra' is not allowed"):
+        study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/x.db", worker=worker)
