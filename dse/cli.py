@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -221,8 +222,14 @@ def models_list() -> None:
         out.print(f"{name}\t{entry.brevitas_name}\tinput {entry.input_shape}")
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
+    # SIGTERM (kill, a scheduler ending a job) stops a run like Ctrl-C: trial marked, study kept.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(standalone_mode=False)
     except DseError as exc:

@@ -40,7 +40,8 @@ from dse.spacefile import SpaceFile, load_space_file
 DEFAULT_STORAGE = "sqlite:///studies/dse.db"
 _RUN_KEYS = ("name", "description", "n_trials", "sampler", "sampler_options", "seed")
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+# failed trials are reported by dse itself (category, message, hint), without tracebacks
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 # -- storage ------------------------------------------------------------------------------

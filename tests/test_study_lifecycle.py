@@ -1,0 +1,182 @@
+"""Studies over time, with real FINN builds: grids, resume, changed spaces, failures, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from dse import study as study_mod
+from dse.errors import DseError
+from tests.conftest import write_config
+
+DSE = str(Path(sys.executable).with_name("dse"))
+
+GRID = """
+name: tiny-grid
+model: tfc-w1a1
+device: Pynq-Z1
+layers:
+  - match: {name: MVAU_hls_0}
+    PE: [4, 8]
+    SIMD: [16, 49]
+  - match: {name: "MVAU_hls_[123]"}
+    PE: [2]
+    SIMD: [8]
+  - match: {name: MVAU_hls_1}
+    SIMD: [8, 16]
+objectives: [throughput_fps, LUT]
+sampler: grid
+"""
+
+
+def _keys(study):
+    return Counter(json.dumps(t.params, sort_keys=True) for t in study.get_trials())
+
+
+def test_grid_runs_every_valid_point_exactly_once_then_stops(tmp_path, worker):
+    config = write_config(tmp_path, GRID)
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    plan = study_mod.prepare(config, storage=storage, worker=worker)
+    size = plan.target.space.grid_size()
+    assert size == 2 * 2 * 2 == plan.n_trials
+    stats = study_mod.run(plan)
+    assert stats.completed == size
+    keys = _keys(plan.study)
+    assert len(keys) == size and set(keys.values()) == {1}
+    foldings = {json.dumps(t.user_attrs["folding_config"], sort_keys=True) for t in plan.study.trials}
+    assert len(foldings) == size
+    again = study_mod.prepare(config, storage=storage, worker=worker)
+    assert again.n_trials == 0
+    assert len(again.study.trials) == size
+
+
+def test_rerun_tops_up_without_losing_or_duplicating(tmp_path, worker):
+    config = write_config(tmp_path, GRID.replace("sampler: grid", "sampler: tpe\nn_trials: 2"))
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    study_mod.run(study_mod.prepare(config, storage=storage, worker=worker))
+    plan = study_mod.prepare(config, storage=storage, worker=worker, n_trials=4)
+    assert plan.n_trials == 2
+    study_mod.run(plan)
+    trials = plan.study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_a_changed_space_is_refused_and_a_new_name_works(tmp_path, worker):
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    config = write_config(tmp_path, GRID.replace("sampler: grid", "sampler: random\nn_trials: 1"))
+    study_mod.run(study_mod.prepare(config, storage=storage, worker=worker))
+    changed = write_config(tmp_path, GRID.replace("PE: [2]", "PE: [1]").replace("sampler: grid", "sampler: random\nn_trials: 1"))
+    with pytest.raises(DseError, match="was made from a different design space; use --study NEW_NAME"):
+        study_mod.prepare(changed, storage=storage, worker=worker)
+    assert len(optuna.load_study(study_name="tiny-grid", storage=storage).trials) == 1
+    plan = study_mod.prepare(changed, storage=storage, worker=worker, study_name="tiny-grid-pe1")
+    assert plan.n_trials == 1
+
+
+def test_failing_builds_are_categorized_and_the_study_goes_on(tmp_path, worker):
+    steps = [
+        "finn.builder.custom_step_library.general.add_preproc_divide_by_255",
+        "finn.builder.custom_step_library.general.add_postproc_top1",
+        "step_qonnx_to_finn", "step_tidy_up", "step_streamline", "step_convert_to_hw",
+        "step_minimize_bit_width_initial", "step_create_dataflow_partition", "step_specialize_layers",
+        "step_target_fps_parallelization", "step_apply_folding_config", "tests.finn_steps.fail_if_wide",
+        "step_minimize_bit_width", "step_generate_estimate_reports",
+    ]
+    text = GRID.replace("name: tiny-grid", "name: failing\nfinn:\n  steps: " + json.dumps(steps))
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    stats = study_mod.run(plan)
+    assert stats.completed == 4 and stats.failed == 4
+    failed = plan.study.get_trials(states=(TrialState.FAIL,))
+    for t in failed:
+        assert t.user_attrs["error_category"] == "transform"
+        assert t.user_attrs["error_step"] == "fail_if_wide"
+        assert "PE of MVAU_hls_0 is 8 or more" in t.user_attrs["error_message"]
+        assert t.user_attrs["error_hint"]
+    assert {t.params["MVAU_hls_0.PE_idx"] for t in failed} == {1}
+    out = subprocess.run([DSE, "status", "failing", "--storage", plan.storage], capture_output=True, text=True)
+    assert out.returncode == 0 and "4 x transform: synthetic failure" in out.stdout
+
+
+def test_a_model_finn_cannot_build_fails_before_any_study(tmp_path, worker):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Sin", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    model_path = tmp_path / "sin.onnx"
+    onnx.save(helper.make_model(graph), model_path)
+    config = write_config(tmp_path, f"name: sin\nmodel: {model_path}\ndevice: Pynq-Z1\nfinn: {{steps: estimate}}\n")
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    with pytest.raises(DseError, match=r"model: FINN cannot build"):
+        study_mod.prepare(config, storage=storage, worker=worker)
+    assert optuna.get_all_study_summaries(storage) == []
+    (tmp_path / "junk.onnx").write_text("not onnx")
+    config = write_config(tmp_path, f"name: junk\nmodel: {tmp_path / 'junk.onnx'}\ndevice: Pynq-Z1\n")
+    with pytest.raises(DseError, match="is not an ONNX file"):
+        study_mod.prepare(config, storage=storage, worker=worker)
+
+
+def test_target_fps_mode_lets_finn_fold_and_records_its_folding(tmp_path, worker):
+    text = """
+    name: setfolding
+    model: tfc-w1a1
+    device: Pynq-Z1
+    target_fps: {min: 1000, max: 1000000, mvau_wwidth_max: [36, 1000]}
+    sampler: random
+    n_trials: 3
+    """
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    study_mod.run(plan)
+    for t in plan.study.get_trials():
+        assert t.state == TrialState.COMPLETE
+        assert 1000 <= t.params["target_fps"] <= 1e6
+        assert t.user_attrs["finn_overrides"]["target_fps"] == t.params["target_fps"]
+        assert t.user_attrs["folding_config"]["MVAU_hls_0"]["PE"] >= 1
+
+
+def test_ctrl_c_keeps_the_study_and_rerun_resumes(tmp_path):
+    config = write_config(tmp_path, GRID.replace("sampler: grid", "sampler: random\nn_trials: 5"))
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    cmd = [DSE, "run", str(config), "--storage", storage]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            study = optuna.load_study(study_name="tiny-grid", storage=storage)
+        except KeyError:
+            continue
+        states = Counter(t.state for t in study.get_trials())
+        if states[TrialState.COMPLETE] >= 1 and states[TrialState.RUNNING] == 1:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "run the same command again to resume" in stderr
+    assert "Traceback" not in stderr
+    trials = optuna.load_study(study_name="tiny-grid", storage=storage).get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    interrupted = [t for t in trials if t.user_attrs.get("error_category") == "interrupted"]
+    assert len(interrupted) == 1
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"re-queued interrupted trial {interrupted[0].number}" in done.stderr
+    trials = optuna.load_study(study_name="tiny-grid", storage=storage).get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 5
+    retry = [t for t in complete if t.user_attrs.get("retry_of") == interrupted[0].number]
+    assert len(retry) == 1 and retry[0].params == interrupted[0].params
