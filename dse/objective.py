@@ -3,7 +3,8 @@
 Per completed trial the user attrs hold FINN's numbers under stable names
 (``throughput_fps``, ``latency_ns``, ``max_cycles``, ``LUT``, ``BRAM_18K``, ``URAM``, ``DSP``,
 ``utilization_<res>``, ``utilization``), ``folding_config`` (FINN's folding JSON, as FINN
-applied it) and feasibility. A failed build raises :class:`TrialFailed` after recording
+applied it) and feasibility. A configuration already built in the study is not built
+again: its result is copied and the trial marked ``reused_from``. A failed build raises :class:`TrialFailed` after recording
 ``error_category``, ``error_message`` and ``error_hint``; the study goes on.
 """
 
@@ -111,6 +112,9 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         folding, overrides = self.target.space.suggest(trial)
+        twin = self._completed_twin(trial)
+        if twin is not None:
+            return self._reuse(trial, twin)
         out_dir = self.target.trials_dir / str(trial.number)
         started = time.perf_counter()
         try:
@@ -148,6 +152,25 @@ class Objective:
         trial.set_user_attr("constraints", constraints)
         trial.set_user_attr("feasible", all(v <= 0 for v in constraints.values()))
         return tuple(float(metrics[m]) for m in self.target.objectives)
+
+    @staticmethod
+    def _completed_twin(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+        """A finished trial with the same parameters: samplers do propose points twice."""
+        for done in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            if done.params == trial.params:
+                return done
+        return None
+
+    @staticmethod
+    def _reuse(trial: optuna.Trial, twin: optuna.trial.FrozenTrial) -> tuple[float, ...]:
+        """Copy a twin's result instead of rebuilding (FINN estimates are deterministic)."""
+        for key, value in twin.user_attrs.items():
+            if key not in ("retry_of", "reused_from"):
+                trial.set_user_attr(key, value)
+        for key, value in twin.constraints.items():
+            trial.set_constraint(key, value)
+        trial.set_user_attr("reused_from", twin.number)
+        return tuple(twin.values)
 
     @staticmethod
     def _record_failure(trial: optuna.Trial, category: str, message: str, step: str | None = None) -> None:

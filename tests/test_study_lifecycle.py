@@ -180,3 +180,20 @@ def test_ctrl_c_keeps_the_study_and_rerun_resumes(tmp_path):
     assert len(complete) == 5
     retry = [t for t in complete if t.user_attrs.get("retry_of") == interrupted[0].number]
     assert len(retry) == 1 and retry[0].params == interrupted[0].params
+
+
+def test_a_configuration_already_built_is_reused_not_rebuilt(tmp_path, worker):
+    text = GRID.replace("sampler: grid", "sampler: random\nn_trials: 3")
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    study_mod.run(plan)
+    first = plan.study.get_trials()[0]
+    plan.study.enqueue_trial(first.params)
+    plan.n_trials = 1
+    study_mod.run(plan)
+    again = plan.study.get_trials()[-1]
+    assert again.state == TrialState.COMPLETE
+    assert again.user_attrs["reused_from"] == first.number
+    assert again.values == first.values
+    assert again.user_attrs["folding_config"] == first.user_attrs["folding_config"]
+    assert again.user_attrs["trial_dir"] == first.user_attrs["trial_dir"]  # no new build folder
+    assert not (Path(first.user_attrs["trial_dir"]).parent / str(again.number)).exists()
