@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -56,13 +55,14 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed"),
     storage: Optional[str] = StorageOpt,
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the space's name)."),
+    trial_timeout: Optional[float] = typer.Option(None, "--trial-timeout", help="Stop a build after SECONDS and fail its trial."),
 ) -> None:
     """Run (or resume) the study of a design space with real FINN builds."""
     from dse import study as study_mod
     from dse.analysis import pareto_frame
 
     err.print(f"preparing {config} (exporting the model and reading FINN's graph the first time)...")
-    plan = study_mod.prepare(config, storage, study, sampler, seed, trials)
+    plan = study_mod.prepare(config, storage, study, sampler, seed, trials, trial_timeout=trial_timeout)
     try:
         for note in plan.notes:
             err.print(note)
@@ -107,7 +107,7 @@ def _run_with_progress(plan: Any, study_mod: Any) -> None:
     err.print(f"{stats.completed} completed, {stats.failed} failed{f' ({failures})' if failures else ''} "
               f"in {stats.seconds:.1f} s")
     if stats.interrupted:
-        raise DseError(f"interrupted; the study is saved - run the same command again to resume")
+        raise DseError("interrupted; the study is saved - run the same command again to resume")
 
 
 @app.command()
@@ -222,14 +222,8 @@ def models_list() -> None:
         out.print(f"{name}\t{entry.brevitas_name}\tinput {entry.input_shape}")
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
-    # SIGTERM (kill, a scheduler ending a job) stops a run like Ctrl-C: trial marked, study kept.
-    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(standalone_mode=False)
     except DseError as exc:

@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 
 from dse.finn.reports import RESOURCES, ReportError, read_metrics
-from dse.finn.worker import FinnWorker, WorkerCrashed
+from dse.finn.worker import FinnWorker, WorkerCrashed, WorkerTimeout
 from dse.space import Space
 from dse.spacefile import METRICS, Cap
 
@@ -32,6 +32,7 @@ HINTS: dict[str, str] = {
     "estimate": "FINN's estimators failed for this configuration; see build_dataflow.log in the trial folder",
     "synthesis": "a vendor-tool step failed; see the trial folder's logs",
     "crash": "the FINN process died (memory?); the trial folder's log and the worker log have details",
+    "timeout": "the build ran past --trial-timeout; raise it, or restrict the space to smaller foldings",
     "interrupted": "the run was interrupted; running the same command again re-queues this configuration",
     "unknown": "see build_dataflow.log in the trial folder",
 }
@@ -73,6 +74,10 @@ class Target:
     budget: dict[str, float]
     device_budget: bool = True
     caps: dict[str, Any] = field(default_factory=dict)
+    #: cached specialized model (trials then run only the folding-dependent steps), or None
+    prefix_dir: Path | None = None
+    #: seconds a build may take before it is stopped and its trial failed (None: no limit)
+    trial_timeout: float | None = None
 
 
 def constraint_values(metrics: dict[str, Any], target: Target) -> dict[str, float]:
@@ -124,9 +129,13 @@ class Objective:
                 self.target.build_config,
                 {"Defaults": {}, **folding},
                 overrides,
+                prefix_dir=self.target.prefix_dir,
+                timeout=self.target.trial_timeout,
             )
         except WorkerCrashed as exc:
             self._fail(trial, "crash", str(exc))
+        except WorkerTimeout as exc:
+            self._fail(trial, "timeout", str(exc))
         except KeyboardInterrupt:
             self._record_failure(trial, "interrupted", "interrupted by the user")
             raise

@@ -18,6 +18,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -136,6 +138,7 @@ def prepare(
     seed: int | None = None,
     n_trials: int | None = None,
     worker: FinnWorker | None = None,
+    trial_timeout: float | None = None,
 ) -> Plan:
     """Validate the space, probe the FINN graph, create or resume the study. No trial runs yet."""
     space_file = load_space_file(config)
@@ -152,6 +155,8 @@ def prepare(
     seed = spec.seed if seed is None else seed
     if n_trials is not None and n_trials < 1:
         raise DseError("--trials: must be at least 1")
+    if trial_timeout is not None and trial_timeout <= 0:
+        raise DseError("--trial-timeout: must be a positive number of seconds")
     name = study_name or space_file.name
     url = storage_url(storage)
     store = open_storage(url)  # fail fast on a bad URL, before any FINN work
@@ -174,6 +179,8 @@ def prepare(
         "save_intermediate_models": False,
         "console_log_level": "NONE",
     }
+    if adapter.PREFIX_LAST_STEP not in build_config["steps"]:
+        raise DseError(f"{origin}: finn.steps: must include {adapter.PREFIX_LAST_STEP} (node names are final only after it)")
     versions = {"dse": dse.__version__, **adapter.versions()}
     prefix_key = hashlib.sha256(
         json.dumps(
@@ -187,7 +194,7 @@ def prepare(
     try:
         return _prepare_study(
             worker, store, name, url, spec, space_file, origin, build_config, model_path,
-            device, versions, prefix_key, study_dir, sampler_name, seed, n_trials,
+            device, versions, prefix_key, study_dir, sampler_name, seed, n_trials, trial_timeout,
         )
     except BaseException:
         if own_worker:
@@ -199,10 +206,11 @@ def _prepare_study(
     worker: FinnWorker, store: Any, name: str, url: str, spec: Any, space_file: SpaceFile,
     origin: str, build_config: dict[str, Any], model_path: Path, device: Any,
     versions: dict[str, str], prefix_key: str, study_dir: Path, sampler_name: str, seed: int,
-    n_trials: int | None,
+    n_trials: int | None, trial_timeout: float | None,
 ) -> Plan:
+    prefix_dir = study_dir / "prefix" / prefix_key
     try:
-        probe = worker.probe(str(model_path), build_config, study_dir / "prefix" / prefix_key)
+        probe = worker.probe(str(model_path), build_config, prefix_dir)
     except WorkerCrashed as exc:
         raise DseError(f"{origin}: model: FINN crashed while reading the network ({exc})") from None
     if not probe["ok"]:
@@ -227,11 +235,12 @@ def _prepare_study(
         budget=device.budget,
         device_budget=spec.constraints.device_budget,
         caps=dict(spec.constraints.caps),
+        prefix_dir=prefix_dir,
+        trial_timeout=trial_timeout,
     )
     study.sampler = make_sampler(sampler_name, seed, spec.sampler_options)
     notes = _recover(study, url)
     todo = _queue_grid(study, space) if grid else _top_up(study, n_trials or spec.n_trials)
-    prefix_dir = study_dir / "prefix" / prefix_key
     return Plan(study, target, worker, space_file, sampler_name, grid, todo, url, prefix_dir, notes)
 
 
@@ -382,9 +391,12 @@ class RunStats:
 
 
 def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None) -> RunStats:
-    """Run the planned trials; Ctrl-C stops after marking the running trial as interrupted.
+    """Run the planned trials.
 
-    The FINN worker stays up for further runs; call ``plan.worker.close()`` when done.
+    Ctrl-C or SIGTERM: the running trial finishes and the run stops; a second one stops at
+    once, marking the running trial ``interrupted`` (re-queued by the next run). Either way
+    the study stays consistent. The FINN worker stays up for further runs; call
+    ``plan.worker.close()`` when done.
     """
     stats = RunStats()
     started = time.perf_counter()
@@ -399,6 +411,16 @@ def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None
         if on_trial is not None:
             on_trial(study, trial)
 
+    def stop(signum: int, frame: Any) -> None:
+        if stats.interrupted:
+            raise KeyboardInterrupt  # second request: do not wait for the build
+        stats.interrupted = True
+        plan.study.stop()  # Optuna returns once the running trial is finished
+
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, stop)
     try:
         if plan.n_trials > 0:
             plan.study.optimize(
@@ -412,5 +434,7 @@ def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None
         stats.interrupted = True
         plan.worker.close()  # a build may still be running in it; its result is not wanted
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         stats.seconds = time.perf_counter() - started
     return stats

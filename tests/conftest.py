@@ -65,3 +65,26 @@ def write_config(directory: Path, text: str, name: str = "space.yaml") -> Path:
     path = directory / name
     path.write_text(textwrap.dedent(text))
     return path
+
+
+CNV = """
+name: cnv-prop
+model: cnv-w1a1
+device: ZCU104
+layers:
+  - match: {op_type: "*"}
+    PE: all
+    SIMD: all
+  - match: {op_type: MVAU}
+    ram_style: [auto, block, distributed, ultra]
+sampler: random
+n_trials: 1
+"""
+
+
+@pytest.fixture(scope="session")
+def cnv_plan(tmp_path_factory, worker):
+    """A prepared (not yet run) CNV-w1a1 study on a ZCU104 (a device with URAM)."""
+    base = tmp_path_factory.mktemp("cnv")
+    config = write_config(base, CNV)
+    return study_mod.prepare(config, storage=f"sqlite:///{base}/dse.db", worker=worker)

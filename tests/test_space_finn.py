@@ -16,29 +16,6 @@ from dse import study as study_mod
 from dse.space import WEIGHT_STREAM_LIMIT
 from tests.conftest import write_config
 
-CNV = """
-name: cnv-prop
-model: cnv-w1a1
-device: ZCU104
-layers:
-  - match: {op_type: "*"}
-    PE: all
-    SIMD: all
-  - match: {op_type: MVAU}
-    ram_style: all_values_placeholder
-sampler: random
-n_trials: 1
-"""
-
-
-@pytest.fixture(scope="module")
-def cnv_plan(tmp_path_factory, worker):
-    base = tmp_path_factory.mktemp("cnv")
-    text = CNV.replace("all_values_placeholder", "[auto, block, distributed, ultra]")
-    config = write_config(base, text)
-    return study_mod.prepare(config, storage=f"sqlite:///{base}/dse.db", worker=worker)
-
-
 def _check_space(plan):
     from dse.finn import adapter
 

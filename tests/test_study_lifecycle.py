@@ -148,37 +148,59 @@ def test_target_fps_mode_lets_finn_fold_and_records_its_folding(tmp_path, worker
         assert t.user_attrs["folding_config"]["MVAU_hls_0"]["PE"] >= 1
 
 
-def test_ctrl_c_keeps_the_study_and_rerun_resumes(tmp_path):
-    config = write_config(tmp_path, GRID.replace("sampler: grid", "sampler: random\nn_trials: 5"))
+def _start_and_signal(tmp_path, signals, monkeypatch):
+    """Start `dse run` on a space with 2-second builds; once a build runs, send ``signals``."""
+    text = TWO_POINTS.format(name="signals", steps=_steps_with("tests.finn_steps.slow"))
+    text = text.replace("sampler: grid", "sampler: random\nn_trials: 4").replace("PE: [4, 8]", "PE: all")
+    config = write_config(tmp_path, text)
     storage = f"sqlite:///{tmp_path}/dse.db"
     cmd = [DSE, "run", str(config), "--storage", storage]
+    # the test's own FINN step (tests/finn_steps.py) must be importable by the CLI's worker
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.2)
         try:
-            study = optuna.load_study(study_name="tiny-grid", storage=storage)
+            states = Counter(t.state for t in optuna.load_study(study_name="signals", storage=storage).get_trials())
         except KeyError:
             continue
-        states = Counter(t.state for t in study.get_trials())
         if states[TrialState.COMPLETE] >= 1 and states[TrialState.RUNNING] == 1:
             break
-    proc.send_signal(signal.SIGINT)
+    for sig in signals:
+        proc.send_signal(sig)
+        time.sleep(0.2)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 2
-    assert "run the same command again to resume" in stderr
-    assert "Traceback" not in stderr
-    trials = optuna.load_study(study_name="tiny-grid", storage=storage).get_trials()
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
-    interrupted = [t for t in trials if t.user_attrs.get("error_category") == "interrupted"]
-    assert len(interrupted) == 1
+    assert proc.returncode == 2, stderr
+    assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    trials = optuna.load_study(study_name="signals", storage=storage).get_trials()
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    return cmd, storage, trials
+
+
+def _resume(cmd, storage):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    trials = optuna.load_study(study_name="signals", storage=storage).get_trials()
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 4
+    return done, trials
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_one_signal_lets_the_running_build_finish_then_resume_tops_up(tmp_path, sig, monkeypatch):
+    cmd, storage, trials = _start_and_signal(tmp_path, [sig], monkeypatch)
+    assert all(t.state == TrialState.COMPLETE for t in trials)  # nothing failed or lost
+    _, after = _resume(cmd, storage)
+    assert len(after) == 4
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_trial_is_requeued(tmp_path, monkeypatch):
+    cmd, storage, trials = _start_and_signal(tmp_path, [signal.SIGINT, signal.SIGINT], monkeypatch)
+    interrupted = [t for t in trials if t.user_attrs.get("error_category") == "interrupted"]
+    assert len(interrupted) == 1 and interrupted[0].state == TrialState.FAIL
+    done, after = _resume(cmd, storage)
     assert f"re-queued interrupted trial {interrupted[0].number}" in done.stderr
-    trials = optuna.load_study(study_name="tiny-grid", storage=storage).get_trials()
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 5
-    retry = [t for t in complete if t.user_attrs.get("retry_of") == interrupted[0].number]
+    retry = [t for t in after if t.user_attrs.get("retry_of") == interrupted[0].number]
     assert len(retry) == 1 and retry[0].params == interrupted[0].params
 
 
@@ -197,3 +219,48 @@ def test_a_configuration_already_built_is_reused_not_rebuilt(tmp_path, worker):
     assert again.user_attrs["folding_config"] == first.user_attrs["folding_config"]
     assert again.user_attrs["trial_dir"] == first.user_attrs["trial_dir"]  # no new build folder
     assert not (Path(first.user_attrs["trial_dir"]).parent / str(again.number)).exists()
+
+
+TWO_POINTS = """
+name: {name}
+model: tfc-w1a1
+device: Pynq-Z1
+finn:
+  steps: {steps}
+layers:
+  - match: {{name: MVAU_hls_0}}
+    PE: [4, 8]
+    SIMD: [16]
+sampler: grid
+"""
+
+
+def _steps_with(step: str) -> str:
+    from dse.finn.adapter import BNN_PRE_POST_STEPS, ESTIMATE_STEPS
+
+    steps = BNN_PRE_POST_STEPS + ESTIMATE_STEPS
+    steps.insert(steps.index("step_apply_folding_config") + 1, step)
+    return json.dumps(steps)
+
+
+def test_a_crashing_build_fails_only_its_trial(tmp_path, worker):
+    text = TWO_POINTS.format(name="crashing", steps=_steps_with("tests.finn_steps.crash_if_wide"))
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    stats = study_mod.run(plan)
+    assert (stats.completed, stats.failed) == (1, 1)
+    failed = plan.study.get_trials(states=(TrialState.FAIL,))[0]
+    assert failed.user_attrs["error_category"] == "crash"
+    assert failed.params["MVAU_hls_0.PE_idx"] == 1
+
+
+def test_trial_timeout_stops_a_runaway_build(tmp_path, worker):
+    text = TWO_POINTS.format(name="hanging", steps=_steps_with("tests.finn_steps.hang_if_wide"))
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db",
+                             worker=worker, trial_timeout=15)
+    started = time.time()
+    stats = study_mod.run(plan)
+    assert time.time() - started < 90
+    assert (stats.completed, stats.failed) == (1, 1)
+    failed = plan.study.get_trials(states=(TrialState.FAIL,))[0]
+    assert failed.user_attrs["error_category"] == "timeout"
+    assert "15 s" in failed.user_attrs["error_message"]

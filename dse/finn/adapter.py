@@ -123,6 +123,56 @@ def _failure_from_log(log_path: Path) -> tuple[str | None, str]:
     return step, message
 
 
+def tail_steps(build_config: dict[str, Any]) -> list[str]:
+    """The steps after :data:`PREFIX_LAST_STEP`: the only ones whose output depends on folding."""
+    steps = list(build_config["steps"])
+    return steps[steps.index(PREFIX_LAST_STEP) + 1 :]
+
+
+def run_tail(
+    model: Any,
+    output_dir: str,
+    build_config: dict[str, Any],
+    folding_config: dict[str, Any] | None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Run the folding-dependent steps on a specialized in-memory ``model`` (consumed).
+
+    Same result as :func:`run_build` with the same settings (tested bit for bit), minus the
+    prefix: FINN's own step functions run in FINN's order, and FINN's own logging setup sends
+    their output to ``output_dir/build_dataflow.log`` as a full build would.
+    """
+    import finn.builder.build_dataflow as build
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if folding_config is not None:
+        folding_file = out / "folding_config.json"
+        folding_file.write_text(json.dumps(folding_config, indent=2, sort_keys=True))
+        overrides["folding_config_file"] = str(folding_file)
+    started = time.perf_counter()
+    step_name = None
+    try:
+        cfg = make_config(build_config, output_dir=str(out), **overrides)
+        build.setup_logging(cfg)
+        for step in build.resolve_build_steps(cfg, partial=False, list_as_input=tail_steps(build_config)):
+            step_name = step.__name__
+            print(f"Running step: {step_name} [tail]")
+            model = step(model, cfg)
+    except Exception as exc:  # noqa: BLE001 - any FINN failure fails this trial only
+        import logging
+
+        logging.getLogger("build_dataflow").error("FINN ERROR: %s\n%s", exc, traceback.format_exc())
+        return {
+            "ok": False,
+            "seconds": time.perf_counter() - started,
+            "report_dir": str(out / "report"),
+            "failed_step": step_name,
+            "message": (str(exc).strip() or type(exc).__name__).splitlines()[0],  # as FINN logs it
+        }
+    return {"ok": True, "seconds": time.perf_counter() - started, "report_dir": str(out / "report")}
+
+
 def run_build(
     model_path: str,
     output_dir: str,

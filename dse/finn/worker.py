@@ -13,20 +13,30 @@ Example::
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import multiprocessing
 import os
 import shutil
 import signal
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from dse.finn import adapter
+
 
 class WorkerCrashed(Exception):
     """The FINN process died (segfault, out of memory, killed) during a call."""
+
+
+class WorkerTimeout(Exception):
+    """A call ran past its time limit; the FINN process was stopped."""
 
 
 def _init(build_dir: str, log_path: str) -> None:
@@ -38,19 +48,48 @@ def _init(build_dir: str, log_path: str) -> None:
     os.dup2(log, 2)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
-    from dse.finn import adapter
-
     adapter.load_finn(build_dir)
 
 
+_SPECIALIZED = f"intermediate_models/{adapter.PREFIX_LAST_STEP}.onnx"
+#: Specialized prefix models held by this worker process, by cache folder.
+_MODELS: dict[str, Any] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _valid_prefix(cache: Path) -> bool:
+    """A published prefix entry whose manifest matches its files (else: partial or corrupt)."""
+    try:
+        manifest = json.loads((cache / "manifest.json").read_text())
+        json.loads((cache / "nodes.json").read_text())
+        return _file_sha256(cache / _SPECIALIZED) == manifest["sha256"]
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _ready() -> bool:
+    return True
+
+
 def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dict[str, Any]:
-    from dse.finn import adapter, graph
+    """Make sure the prefix entry ``cache_dir`` exists and is sound; return its node list.
+
+    Entries are built in a private folder and published with one atomic rename, so workers
+    racing for the same key never see a half-written entry; a corrupt one is set aside and
+    rebuilt, never used.
+    """
+    from dse.finn import graph
 
     cache = Path(cache_dir)
-    described = cache / "nodes.json"
-    if described.exists():
-        return {"ok": True, "nodes": json.loads(described.read_text()), "cached": True}
-    work = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    if _valid_prefix(cache):
+        return {"ok": True, "nodes": json.loads((cache / "nodes.json").read_text()), "cached": True}
+    if cache.exists():
+        os.replace(cache, cache.with_name(f"{cache.name}.corrupt.{os.getpid()}.{time.time_ns()}"))
+        _MODELS.pop(str(cache), None)
+    work = cache.with_name(f"{cache.name}.tmp.{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     result = adapter.run_build(
         model_path,
@@ -61,14 +100,28 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
     )
     if not result["ok"]:
         return result
-    specialized = work / "intermediate_models" / f"{adapter.PREFIX_LAST_STEP}.onnx"
-    nodes = graph.describe_nodes(str(specialized))
+    for onnx in (work / "intermediate_models").glob("*.onnx"):
+        if onnx.name != Path(_SPECIALIZED).name:
+            onnx.unlink()  # only the last prefix model is reused (CNV: ~70 MB saved)
+    nodes = graph.describe_nodes(str(work / _SPECIALIZED))
     (work / "nodes.json").write_text(json.dumps(nodes, indent=1))
+    manifest = {"sha256": _file_sha256(work / _SPECIALIZED), "build_config": build_config}
+    (work / "manifest.json").write_text(json.dumps(manifest, indent=1))  # written last
     try:
-        os.replace(work, cache)  # atomic publish; a racing worker's copy is equally good
-    except OSError:
+        os.replace(work, cache)
+    except OSError:  # another worker published the same key first: equally good
         shutil.rmtree(work, ignore_errors=True)
     return {"ok": True, "nodes": nodes, "cached": False}
+
+
+def _prefix_model(prefix_dir: str) -> Any:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    if prefix_dir not in _MODELS:
+        if not _valid_prefix(Path(prefix_dir)):
+            raise RuntimeError(f"prefix cache entry {prefix_dir} is missing or corrupt")
+        _MODELS[prefix_dir] = ModelWrapper(str(Path(prefix_dir) / _SPECIALIZED))
+    return _MODELS[prefix_dir]
 
 
 def _build(
@@ -77,10 +130,12 @@ def _build(
     build_config: dict[str, Any],
     folding_config: dict[str, Any] | None,
     overrides: dict[str, Any],
+    prefix_dir: str | None,
 ) -> dict[str, Any]:
-    from dse.finn import adapter
-
-    return adapter.run_build(model_path, output_dir, build_config, folding_config, **overrides)
+    if prefix_dir is None:
+        return adapter.run_build(model_path, output_dir, build_config, folding_config, **overrides)
+    model = copy.deepcopy(_prefix_model(prefix_dir))
+    return adapter.run_tail(model, output_dir, build_config, folding_config, **overrides)
 
 
 class FinnWorker:
@@ -91,7 +146,7 @@ class FinnWorker:
         self.log_path = str(Path(log_path).resolve())
         self._pool: ProcessPoolExecutor | None = None
 
-    def _call(self, fn: Any, *args: Any) -> Any:
+    def _call(self, fn: Any, *args: Any, timeout: float | None = None) -> Any:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
@@ -99,11 +154,19 @@ class FinnWorker:
                 initializer=_init,
                 initargs=(self.build_dir, self.log_path),
             )
+            try:  # start-up (FINN import) is not part of any call's time limit
+                self._pool.submit(_ready).result()
+            except BrokenProcessPool:
+                self.close()
+                raise WorkerCrashed(f"the FINN process failed to start (see {self.log_path})") from None
         try:
-            return self._pool.submit(fn, *args).result()
+            return self._pool.submit(fn, *args).result(timeout=timeout)
         except BrokenProcessPool:
             self.close()
             raise WorkerCrashed(f"the FINN process died (see {self.log_path})") from None
+        except FutureTimeout:
+            self.close()  # the only way to stop a build that is still running
+            raise WorkerTimeout(f"the build ran past {timeout:g} s and was stopped") from None
 
     def probe(self, model_path: str, build_config: dict[str, Any], cache_dir: str | Path) -> dict[str, Any]:
         """Run the folding-independent prefix once (cached in ``cache_dir``); describe its nodes."""
@@ -116,9 +179,13 @@ class FinnWorker:
         build_config: dict[str, Any],
         folding_config: dict[str, Any] | None,
         overrides: dict[str, Any],
+        prefix_dir: str | Path | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        """One full finn-plus build; see :func:`dse.finn.adapter.run_build`."""
-        return self._call(_build, model_path, str(output_dir), build_config, folding_config, overrides)
+        """One build: only the folding-dependent tail from the cached prefix ``prefix_dir``
+        (see :func:`dse.finn.adapter.run_tail`), or a full finn-plus build without it."""
+        prefix = str(prefix_dir) if prefix_dir is not None else None
+        return self._call(_build, model_path, str(output_dir), build_config, folding_config, overrides, prefix, timeout=timeout)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,0 +1,96 @@
+"""Prefix reuse: trials that run only FINN's folding-dependent steps give exactly the numbers
+of a full, uncached FINN build; the cache is keyed by content and never trusts a bad entry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dse import study as study_mod
+from dse.finn.worker import _valid_prefix
+from tests.conftest import write_config
+
+REPORTS = (
+    "estimate_network_performance.json",
+    "estimate_layer_resources.json",
+    "estimate_layer_cycles.json",
+    "estimate_layer_config_alternatives.json",
+    "op_and_param_counts.json",
+    "applied_folding_config.json",
+)
+
+
+def _same_reports(a: Path, b: Path) -> None:
+    for name in REPORTS:
+        assert json.loads((a / name).read_text()) == json.loads((b / name).read_text()), name
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def _compare_with_full_builds(plan, worker, tmp_path, count):
+    trials = [t for t in plan.study.get_trials() if t.state.name == "COMPLETE"][:count]
+    assert trials
+    for t in trials:
+        folding = json.loads((Path(t.user_attrs["trial_dir"]) / "folding_config.json").read_text())
+        full = worker.build(plan.target.model_path, tmp_path / f"full{t.number}", plan.target.build_config, folding, {})
+        assert full["ok"], full
+        _same_reports(Path(t.user_attrs["trial_dir"]) / "report", Path(full["report_dir"]))
+
+
+def test_tfc_with_custom_preprocessing_steps_is_bit_identical(tfc_study, worker, tmp_path):
+    assert "add_preproc_divide_by_255" in tfc_study.target.build_config["steps"][0]
+    assert tfc_study.target.prefix_dir is not None
+    _compare_with_full_builds(tfc_study, worker, tmp_path, 3)
+
+
+def test_tfc_with_plain_estimate_steps_is_bit_identical(tmp_path, worker):
+    text = """
+    name: tfc-plain
+    model: tfc-w1a1
+    device: Pynq-Z1
+    finn: {steps: estimate}
+    sampler: random
+    n_trials: 2
+    """
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    study_mod.run(plan)
+    _compare_with_full_builds(plan, worker, tmp_path, 2)
+
+
+def test_cnv_is_bit_identical(cnv_plan, worker, tmp_path):
+    cnv_plan.n_trials = 1
+    study_mod.run(cnv_plan)
+    _compare_with_full_builds(cnv_plan, worker, tmp_path, 1)
+
+
+def test_a_changed_knob_is_a_new_key_and_a_corrupt_entry_is_rebuilt(tmp_path, worker):
+    base = """
+    name: keyed
+    model: tfc-w1a1
+    device: Pynq-Z1
+    finn: {minimize_bit_width: true}
+    sampler: random
+    n_trials: 1
+    """
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    first = study_mod.prepare(write_config(tmp_path, base), storage=storage, worker=worker)
+    other = study_mod.prepare(write_config(tmp_path, base.replace("true", "false").replace("keyed", "keyed2")),
+                              storage=storage, worker=worker)
+    assert first.prefix_dir.name != other.prefix_dir.name
+    same = study_mod.prepare(write_config(tmp_path, base.replace("n_trials: 1", "n_trials: 2")), storage=storage, worker=worker)
+    assert same.prefix_dir == first.prefix_dir
+    # corrupt the cached model: detected by its manifest, set aside, rebuilt - never used
+    onnx = first.prefix_dir / "intermediate_models" / "step_specialize_layers.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:100])
+    assert not _valid_prefix(first.prefix_dir)
+    worker.close()  # a fresh worker, as after a restart: nothing held in memory
+    again = study_mod.prepare(write_config(tmp_path, base), storage=storage, worker=worker)
+    assert _valid_prefix(again.prefix_dir)
+    assert list(again.prefix_dir.parent.glob(f"{again.prefix_dir.name}.corrupt.*"))
+    study_mod.run(again)
+    assert again.study.get_trials()[-1].state.name == "COMPLETE"
+    # a half-written entry (no manifest) is never used either
+    (again.prefix_dir / "manifest.json").unlink()
+    assert not _valid_prefix(again.prefix_dir)
