@@ -78,6 +78,8 @@ class Target:
     prefix_dir: Path | None = None
     #: seconds a build may take before it is stopped and its trial failed (None: no limit)
     trial_timeout: float | None = None
+    #: FINN's bit-width minimization runs once in the prefix (see ``Space.minimize_hoistable``)
+    hoisted: bool = False
 
 
 def constraint_values(metrics: dict[str, Any], target: Target) -> dict[str, float]:
@@ -131,6 +133,7 @@ class Objective:
                 overrides,
                 prefix_dir=self.target.prefix_dir,
                 timeout=self.target.trial_timeout,
+                hoisted=self.target.hoisted,
             )
         except WorkerCrashed as exc:
             self._fail(trial, "crash", str(exc))

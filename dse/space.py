@@ -157,6 +157,22 @@ class Space:
 
         yield from walk(0, {}, {})
 
+    def attributes(self) -> dict[str, set[Any]]:
+        """Every node attribute this space may set, with every value it may take."""
+        out: dict[str, set[Any]] = {}
+        for assign in [self.fixed, *(o for k in self.knobs for o in k.options)]:
+            for attrs in assign.values():
+                for attr, value in attrs.items():
+                    out.setdefault(attr, set()).add(value)
+        return out
+
+    def minimize_hoistable(self, safe_attrs: set[str], safe_mem_modes: set[str]) -> bool:
+        """True when no folding of this space touches what FINN's bit-width minimization reads."""
+        if self.target_fps is not None:
+            return False  # SetFolding reads the weight bit widths: minimization must come after
+        attrs = self.attributes()
+        return set(attrs) <= safe_attrs and attrs.get("mem_mode", set()) <= safe_mem_modes
+
     def describe(self) -> list[dict[str, Any]]:
         """JSON-able summary (stored on the study): each knob with its values."""
         return [{"param": k.param, "values": k.values} for k in self.knobs]

@@ -123,10 +123,34 @@ def _failure_from_log(log_path: Path) -> tuple[str | None, str]:
     return step, message
 
 
-def tail_steps(build_config: dict[str, Any]) -> list[str]:
-    """The steps after :data:`PREFIX_LAST_STEP`: the only ones whose output depends on folding."""
+#: FINN's own steps after layer specialization in an estimate build.
+STANDARD_TAIL = [
+    "step_target_fps_parallelization",
+    "step_apply_folding_config",
+    "step_minimize_bit_width",
+    "step_generate_estimate_reports",
+]
+#: Folding attributes that FINN's bit-width minimization never reads (checked against
+#: finn-plus 1.6.1: it reads mem_mode only to test for external/dynamic weights, and
+#: runtime_writeable_weights). When a study's folding sets only these, the minimization
+#: gives the same result before or after folding, so it runs once in the prefix.
+MINIMIZE_SAFE_ATTRS = {"PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode"}
+MINIMIZE_SAFE_MEM_MODES = {"internal_decoupled", "internal_embedded"}
+HOISTED_MODEL = "hoisted_minimize_bit_width.onnx"
+
+
+def tail_steps(build_config: dict[str, Any], hoisted: bool = False) -> list[str]:
+    """The steps after :data:`PREFIX_LAST_STEP` (without the minimization if it was hoisted)."""
     steps = list(build_config["steps"])
-    return steps[steps.index(PREFIX_LAST_STEP) + 1 :]
+    tail = steps[steps.index(PREFIX_LAST_STEP) + 1 :]
+    return [s for s in tail if s != "step_minimize_bit_width"] if hoisted else tail
+
+
+def hoist_minimize(model: Any, build_config: dict[str, Any]) -> Any:
+    """Run FINN's ``step_minimize_bit_width`` on the specialized prefix model."""
+    from finn.builder.build_dataflow_steps import step_minimize_bit_width
+
+    return step_minimize_bit_width(model, make_config(build_config))
 
 
 def run_tail(
@@ -134,6 +158,7 @@ def run_tail(
     output_dir: str,
     build_config: dict[str, Any],
     folding_config: dict[str, Any] | None,
+    hoisted: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Run the folding-dependent steps on a specialized in-memory ``model`` (consumed).
@@ -155,7 +180,7 @@ def run_tail(
     try:
         cfg = make_config(build_config, output_dir=str(out), **overrides)
         build.setup_logging(cfg)
-        for step in build.resolve_build_steps(cfg, partial=False, list_as_input=tail_steps(build_config)):
+        for step in build.resolve_build_steps(cfg, partial=False, list_as_input=tail_steps(build_config, hoisted)):
             step_name = step.__name__
             print(f"Running step: {step_name} [tail]")
             model = step(model, cfg)

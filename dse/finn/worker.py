@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -26,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from dse.finn import adapter
 
@@ -65,6 +66,9 @@ def _valid_prefix(cache: Path) -> bool:
     try:
         manifest = json.loads((cache / "manifest.json").read_text())
         json.loads((cache / "nodes.json").read_text())
+        hoisted = cache / adapter.HOISTED_MODEL
+        if manifest.get("hoisted_sha256") and _file_sha256(hoisted) != manifest["hoisted_sha256"]:
+            return False
         return _file_sha256(cache / _SPECIALIZED) == manifest["sha256"]
     except (OSError, ValueError, KeyError):
         return False
@@ -88,7 +92,8 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
         return {"ok": True, "nodes": json.loads((cache / "nodes.json").read_text()), "cached": True}
     if cache.exists():
         os.replace(cache, cache.with_name(f"{cache.name}.corrupt.{os.getpid()}.{time.time_ns()}"))
-        _MODELS.pop(str(cache), None)
+        for hoisted in (False, True):
+            _MODELS.pop(f"{cache}|{hoisted}", None)
     work = cache.with_name(f"{cache.name}.tmp.{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     result = adapter.run_build(
@@ -106,6 +111,12 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
     nodes = graph.describe_nodes(str(work / _SPECIALIZED))
     (work / "nodes.json").write_text(json.dumps(nodes, indent=1))
     manifest = {"sha256": _file_sha256(work / _SPECIALIZED), "build_config": build_config}
+    if adapter.tail_steps(build_config) == adapter.STANDARD_TAIL:
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        minimized = adapter.hoist_minimize(ModelWrapper(str(work / _SPECIALIZED)), build_config)
+        minimized.save(str(work / adapter.HOISTED_MODEL))
+        manifest["hoisted_sha256"] = _file_sha256(work / adapter.HOISTED_MODEL)
     (work / "manifest.json").write_text(json.dumps(manifest, indent=1))  # written last
     try:
         os.replace(work, cache)
@@ -114,14 +125,16 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
     return {"ok": True, "nodes": nodes, "cached": False}
 
 
-def _prefix_model(prefix_dir: str) -> Any:
+def _prefix_model(prefix_dir: str, hoisted: bool) -> Any:
     from qonnx.core.modelwrapper import ModelWrapper
 
-    if prefix_dir not in _MODELS:
+    key = f"{prefix_dir}|{hoisted}"
+    if key not in _MODELS:
         if not _valid_prefix(Path(prefix_dir)):
             raise RuntimeError(f"prefix cache entry {prefix_dir} is missing or corrupt")
-        _MODELS[prefix_dir] = ModelWrapper(str(Path(prefix_dir) / _SPECIALIZED))
-    return _MODELS[prefix_dir]
+        name = adapter.HOISTED_MODEL if hoisted else _SPECIALIZED
+        _MODELS[key] = ModelWrapper(str(Path(prefix_dir) / name))
+    return _MODELS[key]
 
 
 def _build(
@@ -131,11 +144,33 @@ def _build(
     folding_config: dict[str, Any] | None,
     overrides: dict[str, Any],
     prefix_dir: str | None,
+    hoisted: bool,
 ) -> dict[str, Any]:
     if prefix_dir is None:
         return adapter.run_build(model_path, output_dir, build_config, folding_config, **overrides)
-    model = copy.deepcopy(_prefix_model(prefix_dir))
-    return adapter.run_tail(model, output_dir, build_config, folding_config, **overrides)
+    model = copy.deepcopy(_prefix_model(prefix_dir, hoisted))
+    return adapter.run_tail(model, output_dir, build_config, folding_config, hoisted, **overrides)
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start processes without re-running the caller's script in them.
+
+    "spawn" children normally import ``__main__``; a user's script without an
+    ``if __name__ == "__main__"`` guard would then run again inside the worker and kill it.
+    The worker needs nothing from ``__main__``, so it is hidden while the process starts.
+    """
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
 class FinnWorker:
@@ -155,7 +190,8 @@ class FinnWorker:
                 initargs=(self.build_dir, self.log_path),
             )
             try:  # start-up (FINN import) is not part of any call's time limit
-                self._pool.submit(_ready).result()
+                with _main_module_hidden():
+                    self._pool.submit(_ready).result()
             except BrokenProcessPool:
                 self.close()
                 raise WorkerCrashed(f"the FINN process failed to start (see {self.log_path})") from None
@@ -181,11 +217,16 @@ class FinnWorker:
         overrides: dict[str, Any],
         prefix_dir: str | Path | None = None,
         timeout: float | None = None,
+        hoisted: bool = False,
     ) -> dict[str, Any]:
         """One build: only the folding-dependent tail from the cached prefix ``prefix_dir``
-        (see :func:`dse.finn.adapter.run_tail`), or a full finn-plus build without it."""
+        (see :func:`dse.finn.adapter.run_tail`; ``hoisted``: start from the prefix model whose
+        bit widths are already minimized), or a full finn-plus build without a prefix."""
         prefix = str(prefix_dir) if prefix_dir is not None else None
-        return self._call(_build, model_path, str(output_dir), build_config, folding_config, overrides, prefix, timeout=timeout)
+        return self._call(
+            _build, model_path, str(output_dir), build_config, folding_config, overrides, prefix, hoisted,
+            timeout=timeout,
+        )
 
     def close(self) -> None:
         if self._pool is not None:
