@@ -253,6 +253,7 @@ def _prepare_study(
         if size > GRID_LIMIT:
             raise DseError(f"{origin}: sampler: the grid has {size} points (limit {GRID_LIMIT}); restrict layers or use another sampler")
 
+    sampler_obj = make_sampler(sampler_name, seed, spec.sampler_options)  # fail before creating
     study = _create_or_resume(
         store, name, spec, space_file, build_config, model_path, device, versions, sampler_name, seed, space, url
     )
@@ -270,7 +271,7 @@ def _prepare_study(
         hoisted=adapter.tail_steps(build_config) == adapter.STANDARD_TAIL
         and space.minimize_hoistable(adapter.MINIMIZE_SAFE_ATTRS, adapter.MINIMIZE_SAFE_MEM_MODES),
     )
-    study.sampler = make_sampler(sampler_name, seed, spec.sampler_options)
+    study.sampler = sampler_obj
     notes = _recover(study, url)
     todo = _queue_grid(study, space) if grid else _top_up(study, n_trials or spec.n_trials)
     return Plan(study, target, worker, space_file, sampler_name, grid, todo, url, prefix_dir, notes)
