@@ -87,26 +87,13 @@ def test_cnv_space_is_huge_but_counted(cnv_plan):
     assert cnv_plan.target.space.grid_size() > 10**15
 
 
-def test_binary_layers_never_offer_dsp_and_pynq_never_ultra(tfc_study, tmp_path, worker):
-    config = write_config(tmp_path, """
-        name: bad-restype
-        model: tfc-w1a1
-        device: Pynq-Z1
-        layers:
-          - match: {op_type: MVAU}
-            resType: [lut, dsp]
-        """)
+@pytest.mark.parametrize("rule, message", [
+    ("resType: [lut, dsp]", r"layers\[0\]\.resType: 'dsp' is not allowed for MVAU_hls_0"),  # binary weights
+    ("ram_style: [ultra]", r"layers\[0\]\.ram_style: 'ultra' is not allowed"),  # no URAM on a Pynq-Z1
+])
+def test_binary_layers_never_offer_dsp_and_pynq_never_ultra(tmp_path, worker, rule, message):
     from dse.errors import DseError
 
-    with pytest.raises(DseError, match=r"layers\[0\]\.resType: 'dsp' is not allowed for MVAU_hls_0"):
-        study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/x.db", worker=worker)
-    config = write_config(tmp_path, """
-        name: bad-ultra
-        model: tfc-w1a1
-        device: Pynq-Z1
-        layers:
-          - match: {op_type: MVAU}
-            ram_style: [ultra]
-        """)
-    with pytest.raises(DseError, match=r"'ultra' is not allowed"):
-        study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/x.db", worker=worker)
+    text = f"name: bad\nmodel: tfc-w1a1\ndevice: Pynq-Z1\nlayers:\n  - match: {{op_type: MVAU}}\n    {rule}\n"
+    with pytest.raises(DseError, match=message):
+        study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/x.db", worker=worker)

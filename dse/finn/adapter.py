@@ -139,6 +139,29 @@ MINIMIZE_SAFE_MEM_MODES = {"internal_decoupled", "internal_embedded"}
 HOISTED_MODEL = "hoisted_minimize_bit_width.onnx"
 
 
+def _prepare_output(output_dir: str, folding_config: dict[str, Any] | None, overrides: dict[str, Any]) -> Path:
+    """Create the build folder; write the folding config there and point FINN at it."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if folding_config is not None:
+        folding_file = out / "folding_config.json"
+        folding_file.write_text(json.dumps(folding_config, indent=2, sort_keys=True))
+        overrides["folding_config_file"] = str(folding_file)
+    return out
+
+
+def _outcome(out: Path, started: float, step: str | None = None, message: str | None = None) -> dict[str, Any]:
+    """The result dict of a build: ``ok``, ``seconds``, ``report_dir`` (+ failure details)."""
+    result: dict[str, Any] = {
+        "ok": message is None,
+        "seconds": time.perf_counter() - started,
+        "report_dir": str(out / "report"),
+    }
+    if message is not None:
+        result.update(failed_step=step, message=message)
+    return result
+
+
 def tail_steps(build_config: dict[str, Any], hoisted: bool = False) -> list[str]:
     """The steps after :data:`PREFIX_LAST_STEP` (without the minimization if it was hoisted)."""
     steps = list(build_config["steps"])
@@ -169,12 +192,7 @@ def run_tail(
     """
     import finn.builder.build_dataflow as build
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if folding_config is not None:
-        folding_file = out / "folding_config.json"
-        folding_file.write_text(json.dumps(folding_config, indent=2, sort_keys=True))
-        overrides["folding_config_file"] = str(folding_file)
+    out = _prepare_output(output_dir, folding_config, overrides)
     started = time.perf_counter()
     step_name = None
     try:
@@ -188,14 +206,8 @@ def run_tail(
         import logging
 
         logging.getLogger("build_dataflow").error("FINN ERROR: %s\n%s", exc, traceback.format_exc())
-        return {
-            "ok": False,
-            "seconds": time.perf_counter() - started,
-            "report_dir": str(out / "report"),
-            "failed_step": step_name,
-            "message": (str(exc).strip() or type(exc).__name__).splitlines()[0],  # as FINN logs it
-        }
-    return {"ok": True, "seconds": time.perf_counter() - started, "report_dir": str(out / "report")}
+        return _outcome(out, started, step_name, (str(exc).strip() or type(exc).__name__).splitlines()[0])
+    return _outcome(out, started)
 
 
 def run_build(
@@ -212,33 +224,13 @@ def run_build(
     """
     import finn.builder.build_dataflow as build
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if folding_config is not None:
-        folding_file = out / "folding_config.json"
-        folding_file.write_text(json.dumps(folding_config, indent=2, sort_keys=True))
-        overrides["folding_config_file"] = str(folding_file)
+    out = _prepare_output(output_dir, folding_config, overrides)
     started = time.perf_counter()
     try:
         cfg = make_config(build_config, output_dir=str(out), **overrides)
         rc = build.build_dataflow_cfg(model_path, cfg)
     except Exception as exc:  # config errors raise before FINN's own try-block
-        return {
-            "ok": False,
-            "seconds": time.perf_counter() - started,
-            "report_dir": str(out / "report"),
-            "failed_step": None,
-            "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
-            "traceback": traceback.format_exc(),
-        }
-    seconds = time.perf_counter() - started
+        return _outcome(out, started, None, f"{type(exc).__name__}: {exc}".splitlines()[0])
     if rc == 0:
-        return {"ok": True, "seconds": seconds, "report_dir": str(out / "report")}
-    step, message = _failure_from_log(out / "build_dataflow.log")
-    return {
-        "ok": False,
-        "seconds": seconds,
-        "report_dir": str(out / "report"),
-        "failed_step": step,
-        "message": message,
-    }
+        return _outcome(out, started)
+    return _outcome(out, started, *_failure_from_log(out / "build_dataflow.log"))
