@@ -284,24 +284,20 @@ def _safe_name(name: str) -> str:
 
 
 def _study_model(spec_model: str, study_dir: Path, origin: str) -> Path:
-    """The exact ONNX the study builds, copied into its folder (never changes afterwards)."""
+    """The exact ONNX the study builds, copied into its folder under its own hash (immutable)."""
     try:
         source = resolve_model(spec_model)
     except DseError as exc:
         raise DseError(f"{origin}: model: {exc}") from None
-    target = study_dir / "model.onnx"
-    if target.exists():
-        if sha256_of(target) != sha256_of(source):
-            raise DseError(
-                f"{origin}: model: {spec_model} changed since this study was created; "
-                f"use --study NEW_NAME for the new model"
-            )
+    digest = sha256_of(source)
+    target = study_dir / f"model-{digest[:16]}.onnx"
+    if target.exists() and sha256_of(target) == digest:
         return target
     _check_onnx(source, origin)
     study_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
     shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    os.replace(tmp, target)  # atomic: never a half-copied model
     return target
 
 
@@ -325,6 +321,11 @@ def _create_or_resume(
     except KeyError:
         study = None
     if study is not None:
+        if study.user_attrs.get("model_sha256") != sha256_of(model_path):
+            raise DseError(
+                f"study {name!r} in {mask_url(url)} was built from another version of {spec.model!r}; "
+                f"use --study NEW_NAME for the changed model"
+            )
         found = study.user_attrs.get("space_key")
         if found != key:
             raise DseError(

@@ -265,3 +265,17 @@ def test_trial_timeout_stops_a_runaway_build(tmp_path, worker):
     failed = plan.study.get_trials(states=(TrialState.FAIL,))[0]
     assert failed.user_attrs["error_category"] == "timeout"
     assert "15 s" in failed.user_attrs["error_message"]
+
+
+def test_a_changed_model_file_is_refused_on_resume(tmp_path, worker):
+    from dse.models import resolve_model
+
+    model = tmp_path / "net.onnx"
+    model.write_bytes(resolve_model("tfc-w1a1").read_bytes())
+    text = GRID.replace("model: tfc-w1a1", f"model: {model}").replace("sampler: grid", "sampler: random\nn_trials: 1")
+    config = write_config(tmp_path, text)
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    study_mod.run(study_mod.prepare(config, storage=storage, worker=worker))
+    model.write_bytes(resolve_model("tfc-w2a2").read_bytes())  # same path, other network
+    with pytest.raises(DseError, match="was built from another version of"):
+        study_mod.prepare(config, storage=storage, worker=worker)
