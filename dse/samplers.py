@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 from typing import Any
 
 import optuna
@@ -47,6 +48,8 @@ def make_sampler(name: str, seed: int | None, options: dict[str, Any] | None = N
     if seed is not None and "seed" in inspect.signature(cls).parameters:
         kwargs.setdefault("seed", seed)
     try:
-        return cls(**kwargs)
+        with warnings.catch_warnings():  # GP options and QMC are "experimental": noise for users
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return cls(**kwargs)
     except (TypeError, ValueError, ImportError) as exc:
         raise DseError(f"sampler_options: {name} rejected them: {exc}") from None
