@@ -98,3 +98,30 @@ def test_a_changed_knob_is_a_new_key_and_a_corrupt_entry_is_rebuilt(tmp_path, wo
     # a half-written entry (no manifest) is never used either
     (again.prefix_dir / "manifest.json").unlink()
     assert not _valid_prefix(again.prefix_dir)
+
+
+def test_two_workers_racing_for_one_key_publish_one_sound_entry(tfc_study, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dse.finn.worker import FinnWorker
+
+    cache = tmp_path / "prefix" / "samekey"
+    workers = [FinnWorker(tmp_path / f"tmp{i}", tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(
+                lambda w: w.probe(tfc_study.target.model_path, tfc_study.target.build_config, cache), workers))
+    finally:
+        for w in workers:
+            w.close()
+    assert all(r["ok"] for r in results)
+    assert results[0]["nodes"] == results[1]["nodes"]
+    assert _valid_prefix(cache)
+    assert not list(cache.parent.glob("samekey.tmp*"))  # the loser cleaned up after itself
+
+
+def test_finn_output_goes_to_the_trial_log_not_the_terminal(tfc_study):
+    for t in tfc_study.study.get_trials():
+        log = (Path(t.user_attrs["trial_dir"]) / "build_dataflow.log").read_text()
+        assert "Running step: step_apply_folding_config" in log
+        assert "Running step: step_generate_estimate_reports" in log

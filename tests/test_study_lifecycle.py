@@ -182,6 +182,7 @@ def _start_and_signal(tmp_path, signals, monkeypatch):
 def _resume(cmd, storage):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "Running step" not in done.stdout + done.stderr  # FINN's output stays in the logs
     trials = optuna.load_study(study_name="signals", storage=storage).get_trials()
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 4
     return done, trials
