@@ -57,14 +57,19 @@ def export_model(name: str, path: str | Path, seed: int = 0) -> Path:
     entry = ZOO[name]
     # torch and brevitas warn about CUDA and optional kernels on import: noise for our users
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
-    warnings.filterwarnings("ignore", module="brevitas")
-    warnings.filterwarnings("ignore", module="torch")
+    with warnings.catch_warnings():  # scoped: the caller's own warning filters stay as they were
+        warnings.filterwarnings("ignore", module="brevitas")
+        warnings.filterwarnings("ignore", module="torch")
+        _export(entry, Path(path), seed)
+    return Path(path)
+
+
+def _export(entry: ZooModel, path: Path, seed: int) -> None:
     import torch
     from brevitas.export import export_qonnx
     from brevitas_examples.bnn_pynq.models import model_with_cfg
     from qonnx.util.cleanup import cleanup
 
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     # pretrained=False: the default downloads weights, which is neither possible nor needed.
@@ -81,7 +86,6 @@ def export_model(name: str, path: str | Path, seed: int = 0) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 def resolve_model(spec: str, model_dir: Path = DEFAULT_MODEL_DIR) -> Path:
