@@ -151,7 +151,6 @@ class Plan:
     grid: bool
     n_trials: int
     storage: str
-    prefix_dir: Path
     notes: list[str] = field(default_factory=list)
 
 
@@ -190,7 +189,7 @@ def prepare(
 
     device = resolve_device(spec.device, spec.budget, where=f"{origin}: device")
     study_dir = artifact_root(url) / _safe_name(name)
-    model_path = _study_model(spec.model, study_dir, origin)
+    model_path, model_sha256 = _study_model(spec.model, study_dir, origin)
     build_config = {
         "model_path": str(model_path),
         "output_dir": str(study_dir / "rebuild"),
@@ -211,7 +210,7 @@ def prepare(
         json.dumps(
             [
                 PREFIX_LAYOUT,
-                sha256_of(model_path),
+                model_sha256,
                 {k: v for k, v in build_config.items() if k not in ("output_dir", "model_path")},
                 versions["finn-plus"],
             ],
@@ -223,7 +222,7 @@ def prepare(
     worker = worker or FinnWorker(study_dir / "finn_tmp", study_dir / "worker.log")
     try:
         return _prepare_study(
-            worker, store, name, url, spec, space_file, origin, build_config, model_path,
+            worker, store, name, url, spec, space_file, origin, build_config, model_path, model_sha256,
             device, versions, prefix_key, study_dir, sampler_name, seed, n_trials, trial_timeout,
         )
     except BaseException:
@@ -234,7 +233,7 @@ def prepare(
 
 def _prepare_study(
     worker: FinnWorker, store: Any, name: str, url: str, spec: Any, space_file: SpaceFile,
-    origin: str, build_config: dict[str, Any], model_path: Path, device: Any,
+    origin: str, build_config: dict[str, Any], model_path: Path, model_sha256: str, device: Any,
     versions: dict[str, str], prefix_key: str, study_dir: Path, sampler_name: str, seed: int,
     n_trials: int | None, trial_timeout: float | None,
 ) -> Plan:
@@ -255,7 +254,8 @@ def _prepare_study(
 
     sampler_obj = make_sampler(sampler_name, seed, spec.sampler_options)  # fail before creating
     study = _create_or_resume(
-        store, name, spec, space_file, build_config, model_path, device, versions, sampler_name, seed, space, url
+        store, name, spec, space_file, build_config, model_path, model_sha256, device, versions,
+        sampler_name, seed, space, url,
     )
     target = Target(
         model_path=str(model_path),
@@ -274,7 +274,7 @@ def _prepare_study(
     study.sampler = sampler_obj
     notes = _recover(study, url)
     todo = _queue_grid(study, space) if grid else _top_up(study, n_trials or spec.n_trials)
-    return Plan(study, target, worker, space_file, sampler_name, grid, todo, url, prefix_dir, notes)
+    return Plan(study, target, worker, space_file, sampler_name, grid, todo, url, notes)
 
 
 def _safe_name(name: str) -> str:
@@ -283,8 +283,11 @@ def _safe_name(name: str) -> str:
     return safe
 
 
-def _study_model(spec_model: str, study_dir: Path, origin: str) -> Path:
-    """The exact ONNX the study builds, copied into its folder under its own hash (immutable)."""
+def _study_model(spec_model: str, study_dir: Path, origin: str) -> tuple[Path, str]:
+    """The exact ONNX the study builds, copied into its folder under its own hash (immutable).
+
+    Returns the copy's path and its sha256.
+    """
     try:
         source = resolve_model(spec_model)
     except DseError as exc:
@@ -292,13 +295,13 @@ def _study_model(spec_model: str, study_dir: Path, origin: str) -> Path:
     digest = sha256_of(source)
     target = study_dir / f"model-{digest[:16]}.onnx"
     if target.exists() and sha256_of(target) == digest:
-        return target
+        return target, digest
     _check_onnx(source, origin)
     study_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)  # atomic: never a half-copied model
-    return target
+    return target, digest
 
 
 def _check_onnx(path: Path, origin: str) -> None:
@@ -312,7 +315,7 @@ def _check_onnx(path: Path, origin: str) -> None:
 
 def _create_or_resume(
     store: Any, name: str, spec: Any, space_file: SpaceFile, build_config: dict[str, Any],
-    model_path: Path, device: Any, versions: dict[str, str], sampler_name: str, seed: int,
+    model_path: Path, model_sha256: str, device: Any, versions: dict[str, str], sampler_name: str, seed: int,
     space: Space, url: str,
 ) -> optuna.Study:
     key = space_key(space_file)
@@ -321,7 +324,7 @@ def _create_or_resume(
     except KeyError:
         study = None
     if study is not None:
-        if study.user_attrs.get("model_sha256") != sha256_of(model_path):
+        if study.user_attrs.get("model_sha256") != model_sha256:
             raise DseError(
                 f"study {name!r} in {mask_url(url)} was built from another version of {spec.model!r}; "
                 f"use --study NEW_NAME for the changed model"
@@ -341,7 +344,7 @@ def _create_or_resume(
         "finn_build_config": build_config,
         "model": spec.model,
         "model_path": str(model_path),
-        "model_sha256": sha256_of(model_path),
+        "model_sha256": model_sha256,
         "space_text": space_file.text,
         "space_sha256": space_file.sha256,
         "space_key": key,
@@ -449,7 +452,10 @@ def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None
         if stats.interrupted:
             raise KeyboardInterrupt  # second request: do not wait for the build
         stats.interrupted = True
-        plan.study.stop()  # Optuna returns once the running trial is finished
+        try:
+            plan.study.stop()  # Optuna returns once the running trial is finished
+        except RuntimeError:  # not inside optimize (yet or any more): nothing to wait for
+            raise KeyboardInterrupt from None
 
     handlers = {}
     if threading.current_thread() is threading.main_thread():

@@ -82,22 +82,22 @@ def test_a_changed_knob_is_a_new_key_and_a_corrupt_entry_is_rebuilt(tmp_path, wo
     first = study_mod.prepare(write_config(tmp_path, base), storage=storage, worker=worker)
     other = study_mod.prepare(write_config(tmp_path, base.replace("true", "false").replace("keyed", "keyed2")),
                               storage=storage, worker=worker)
-    assert first.prefix_dir.name != other.prefix_dir.name
+    assert first.target.prefix_dir.name != other.target.prefix_dir.name
     same = study_mod.prepare(write_config(tmp_path, base.replace("n_trials: 1", "n_trials: 2")), storage=storage, worker=worker)
-    assert same.prefix_dir == first.prefix_dir
+    assert same.target.prefix_dir == first.target.prefix_dir
     # corrupt the cached model: detected by its manifest, set aside, rebuilt - never used
-    onnx = first.prefix_dir / "intermediate_models" / "step_specialize_layers.onnx"
+    onnx = first.target.prefix_dir / "intermediate_models" / "step_specialize_layers.onnx"
     onnx.write_bytes(onnx.read_bytes()[:100])
-    assert not _valid_prefix(first.prefix_dir)
+    assert not _valid_prefix(first.target.prefix_dir)
     worker.close()  # a fresh worker, as after a restart: nothing held in memory
     again = study_mod.prepare(write_config(tmp_path, base), storage=storage, worker=worker)
-    assert _valid_prefix(again.prefix_dir)
-    assert list(again.prefix_dir.parent.glob(f"{again.prefix_dir.name}.corrupt.*"))
+    assert _valid_prefix(again.target.prefix_dir)
+    assert list(again.target.prefix_dir.parent.glob(f"{again.target.prefix_dir.name}.corrupt.*"))
     study_mod.run(again)
     assert again.study.get_trials()[-1].state.name == "COMPLETE"
     # a half-written entry (no manifest) is never used either
-    (again.prefix_dir / "manifest.json").unlink()
-    assert not _valid_prefix(again.prefix_dir)
+    (again.target.prefix_dir / "manifest.json").unlink()
+    assert not _valid_prefix(again.target.prefix_dir)
 
 
 def test_two_workers_racing_for_one_key_publish_one_sound_entry(tfc_study, tmp_path):

@@ -19,11 +19,11 @@ from tests.conftest import write_config
 def _check_space(plan):
     from dse.finn import adapter
 
-    adapter.load_finn(plan.prefix_dir.parent / "finn_tmp")
+    adapter.load_finn(plan.target.prefix_dir.parent / "finn_tmp")
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
-    model = ModelWrapper(str(plan.prefix_dir / "intermediate_models" / "step_specialize_layers.onnx"))
+    model = ModelWrapper(str(plan.target.prefix_dir / "intermediate_models" / "step_specialize_layers.onnx"))
     nodes = {n.name: n for n in model.graph.node}
     folding_attrs = ("PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode")
     original = {
