@@ -4,8 +4,9 @@ Per completed trial the user attrs hold FINN's numbers under stable names
 (``throughput_fps``, ``latency_ns``, ``max_cycles``, ``LUT``, ``BRAM_18K``, ``URAM``, ``DSP``,
 ``utilization_<res>``, ``utilization``), ``folding_config`` (FINN's folding JSON, as FINN
 applied it) and feasibility. A configuration already built in the study is not built
-again: its result is copied and the trial marked ``reused_from``. A failed build raises :class:`TrialFailed` after recording
-``error_category``, ``error_message`` and ``error_hint``; the study goes on.
+again: its result is copied and the trial marked ``reused_from``. A failed build raises
+:class:`TrialFailed` after recording ``error_category``, ``error_message`` and ``error_hint``;
+the study goes on.
 """
 
 from __future__ import annotations
