@@ -17,6 +17,9 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+#: A trial failed by Optuna's heartbeat check: its worker died (SIGKILL, lost host or network).
+LOST_MESSAGE = "its worker stopped sending heartbeats (killed, or its host or connection was lost)"
+LOST_HINT = "nothing to do: the configuration was re-queued and built by another worker"
 METRIC_COLUMNS = ("throughput_fps", "latency_ns", "max_cycles", "LUT", "BRAM_18K", "URAM", "DSP", "utilization")
 
 
@@ -65,8 +68,12 @@ def status(study: optuna.Study) -> dict[str, Any]:
     failures: dict[str, dict[str, Any]] = {}
     for t in trials:
         if t.state == TrialState.FAIL:
-            category = t.user_attrs.get("error_category", "unknown")
-            entry = failures.setdefault(category, {"count": 0, "hint": t.user_attrs.get("error_hint", ""), "example": t.user_attrs.get("error_message", "")})
+            category = t.user_attrs.get("error_category")
+            if category is None:  # dse records a category on every failure it sees; Optuna's heartbeat does not
+                category, message, hint = "lost", LOST_MESSAGE, LOST_HINT
+            else:
+                message, hint = t.user_attrs.get("error_message", ""), t.user_attrs.get("error_hint", "")
+            entry = failures.setdefault(category, {"count": 0, "hint": hint, "example": message})
             entry["count"] += 1
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
     best_fps = max((t.user_attrs.get("throughput_fps", 0.0) for t in complete), default=None)

@@ -56,38 +56,94 @@ def run(
     storage: Optional[str] = StorageOpt,
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the space's name)."),
     trial_timeout: Optional[float] = typer.Option(None, "--trial-timeout", help="Stop a build after SECONDS and fail its trial."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes on this host (N > 1 needs a server database)."),
+    heartbeat: float = typer.Option(10.0, "--heartbeat", help="Seconds between worker heartbeats on a server database; "
+                                    "a dead worker's trial is re-queued after 3 missed beats."),
+    worker_index: int = typer.Option(0, "--worker-index", hidden=True),
 ) -> None:
     """Run (or resume) the study of a design space with real FINN builds."""
+    from optuna.trial import TrialState
+
     from dse import study as study_mod
     from dse.analysis import pareto_frame
+    from dse.storage import is_sqlite, storage_url
 
-    err.print(f"preparing {config} (exporting the model and reading FINN's graph the first time)...")
-    plan = study_mod.prepare(config, storage, study, sampler, seed, trials, trial_timeout=trial_timeout)
+    if jobs < 1:
+        raise DseError("--jobs: must be at least 1")
+    url = storage_url(storage)
+    if jobs > 1 and is_sqlite(url):
+        raise DseError(f"--jobs {jobs}: SQLite cannot hand a queued trial to exactly one of several processes; "
+                       f"use a server database (--storage postgresql+psycopg://USER@HOST/DB) or --jobs 1")
+    if worker_index == 0:
+        err.print(f"preparing {config} (exporting the model and reading FINN's graph the first time)...")
+    plan = study_mod.prepare(config, url, study, sampler, seed, trials, trial_timeout=trial_timeout,
+                             heartbeat=heartbeat, seed_offset=worker_index)
+    name = plan.study.study_name
     try:
         for note in plan.notes:
             err.print(note)
-        name = plan.study.study_name
-        if plan.n_trials == 0:
+        if plan.n_trials == 0 and not plan.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             err.print(f"study {name!r} already has all its trials; nothing to run")
+        elif jobs > 1:
+            plan.close()  # the workers start their own FINN processes
+            argv = ["run", str(config), "--study", name, "--jobs", "1", "--heartbeat", str(heartbeat)]
+            for flag, value in (("--trials", trials), ("--sampler", sampler), ("--seed", seed), ("--trial-timeout", trial_timeout)):
+                if value is not None:
+                    argv += [flag, str(value)]
+            _run_workers(plan, argv, jobs, url)
         else:
             err.print(f"study {name!r}: {plan.n_trials} trial(s) to run with {plan.sampler_name}, "
                       f"{len(plan.target.space.knobs)} parameters")
             _run_with_progress(plan, study_mod)
     finally:
-        plan.worker.close()
+        plan.close()
     frame = pareto_frame(plan.study)
     out.print(_frame_table(frame[TABLE_COLUMNS], f"Pareto front of {name} ({len(frame)} feasible non-dominated trials)"))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        console=err, transient=False,
+    )
+
+
+def _run_workers(plan: Any, argv: list[str], jobs: int, url: str) -> None:
+    from optuna.trial import TrialState
+
+    from dse.launcher import run_workers
+
+    log_dir = plan.target.trials_dir.parent / "workers"
+    err.print(f"study {plan.study.study_name!r}: {plan.n_trials} trial(s) to run with {plan.sampler_name} "
+              f"on {jobs} workers (logs: {log_dir})")
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task("builds", total=plan.n_trials, info="")
+
+        def on_progress(completed: int, failed: int) -> None:
+            rate = (completed + failed) / max(time.perf_counter() - started, 1e-9) * 60
+            progress.update(task, completed=completed + failed,
+                            info=f"ok {completed} fail {failed} | {rate:.1f} builds/min")
+
+        outcome = run_workers(argv, jobs, url, plan.study, log_dir, on_progress)
+    err.print(f"{outcome.completed} completed, {outcome.failed} failed in {time.perf_counter() - started:.1f} s "
+              f"on {jobs} workers")
+    for line in outcome.failures():
+        err.print(line, markup=False, highlight=False)
+    if outcome.interrupted:
+        raise DseError("interrupted; the study is saved - run the same command again to resume")
+    pending = plan.study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+    if outcome.failures() and pending:
+        raise DseError(f"{len(outcome.failures())} worker(s) failed and {len(pending)} trial(s) are pending; "
+                       f"run the same command again to finish")
 
 
 def _run_with_progress(plan: Any, study_mod: Any) -> None:
     counts = {"ok": 0, "fail": 0}
     best: dict[str, float] = {}
     started = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-        console=err, transient=False,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task("builds", total=plan.n_trials, info="")
 
         def on_trial(study: Any, trial: Any) -> None:
@@ -199,6 +255,88 @@ def _write_json(path: Path, data: Any) -> None:
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     except OSError as exc:
         raise DseError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+@app.command()
+def frontier(
+    config: Path = typer.Argument(..., help="Design-space file (YAML)."),
+    cost: Optional[str] = typer.Option(None, "--cost", help="LUT, BRAM_18K, URAM, DSP or weights like LUT=1,BRAM_18K=100 "
+                                       "(default: the space's resource objective)."),
+    format: str = typer.Option("table", "--format", help="table or json."),
+    storage: Optional[str] = StorageOpt,
+) -> None:
+    """Print the exact throughput-vs-resource Pareto front predicted from FINN's estimators, without building."""
+    from dse import frontier as frontier_mod
+    from dse import study as study_mod
+
+    if format not in ("table", "json"):
+        raise DseError(f"--format: {format!r} is not one of table, json")
+    weights = _parse_cost(cost) if cost is not None else None
+    started = time.perf_counter()
+    plan = study_mod.prepare(config, storage, create=False)
+    try:
+        if weights is None:
+            weights, _, _ = frontier_mod.settings({}, plan.target.objectives)
+        table = frontier_mod.tabulate(plan.target, plan.worker)
+        points = frontier_mod.front(table, weights, feasible=lambda p: study_mod.point_feasible(p, plan.target))
+    finally:
+        plan.close()
+    seconds = time.perf_counter() - started
+    if format == "json":
+        sys.stdout.write(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
+        return
+    from dse.analysis import folding_summary
+
+    cost_text = " + ".join(f"{w:g}*{r}" if w != 1 else r for r, w in weights.items())
+    table_out = Table(title=f"Exact front of {plan.space_file.name}: throughput vs {cost_text} "
+                            f"({len(points)} points of {table.size:.3g}; {seconds:.1f} s, no builds)")
+    for column in ("throughput_fps", "max_cycles", "LUT", "BRAM_18K", "URAM", "DSP", "feasible", "folding"):
+        table_out.add_column(column, overflow="fold")
+    for p in points:
+        table_out.add_row(_fmt(p.throughput_fps), str(p.max_cycles), *[_fmt(p.resources[r]) for r in ("LUT", "BRAM_18K", "URAM", "DSP")],
+                          "yes" if p.feasible else "no", folding_summary(p.folding))
+    out.print(table_out)
+    err.print(frontier_mod.budget_note(points, weights, table.budget))
+
+
+def _parse_cost(text: str) -> dict[str, float]:
+    """``LUT`` or ``LUT=1,BRAM_18K=100`` -> weights."""
+    from dse.frontier import RESOURCES
+
+    if text in RESOURCES:
+        return {text: 1.0}
+    weights = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if name.strip() not in RESOURCES or weight < 0:
+            raise DseError(f"--cost: {part!r} is not RESOURCE=WEIGHT with RESOURCE one of {', '.join(RESOURCES)} and WEIGHT >= 0")
+        weights[name.strip()] = weight
+    return weights
+
+
+@app.command()
+def dashboard(
+    storage: Optional[str] = StorageOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(8080, "--port"),
+) -> None:
+    """Serve optuna-dashboard on the storage (localhost only unless --host says otherwise)."""
+    import optuna_dashboard
+
+    from dse.storage import mask_url, open_storage, storage_url
+
+    store = open_storage(storage)  # creates Optuna's tables: the dashboard alone cannot start on an empty database
+    err.print(f"dashboard for {mask_url(storage_url(storage))} on http://{host}:{port}/dashboard (Ctrl-C stops it)")
+    try:
+        optuna_dashboard.run_server(store, host=host, port=port)
+    except OSError as exc:
+        raise DseError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror}") from None
+    except KeyboardInterrupt:
+        pass
 
 
 @models_app.command("export")

@@ -20,6 +20,7 @@ from typing import Any
 
 import optuna
 
+from dse.errors import DseError
 from dse.finn.reports import RESOURCES, ReportError, read_metrics
 from dse.finn.worker import FinnWorker, WorkerCrashed, WorkerTimeout
 from dse.space import Space
@@ -35,7 +36,7 @@ HINTS: dict[str, str] = {
     "crash": "the FINN process died (memory?); the trial folder's log and the worker log have details",
     "timeout": "the build ran past --trial-timeout; raise it, or restrict the space to smaller foldings",
     "interrupted": "the run was interrupted; running the same command again re-queues this configuration",
-    "unknown": "see build_dataflow.log in the trial folder",
+    "unknown": "an unexpected error; see build_dataflow.log in the trial folder and report it if it persists",
 }
 _FOLDING_STEPS = {"step_target_fps_parallelization", "step_apply_folding_config"}
 _ESTIMATE_STEPS = {"step_generate_estimate_reports"}
@@ -119,6 +120,15 @@ class Objective:
         self.worker = worker
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        try:
+            return self._evaluate(trial)
+        except (TrialFailed, DseError):  # DseError: the storage is gone; nothing to record
+            raise
+        except Exception as exc:  # a bug or an unforeseen FINN error: keep the study going
+            self._fail(trial, "unknown", f"{type(exc).__name__}: {exc}")
+            raise  # unreachable: _fail raises
+
+    def _evaluate(self, trial: optuna.Trial) -> tuple[float, ...]:
         folding, overrides = self.target.space.suggest(trial)
         twin = self._completed_twin(trial)
         if twin is not None:

@@ -20,6 +20,7 @@ from dse.errors import DseError
 _DEFAULTS: dict[str, tuple[type, dict[str, Any]]] = {
     "random": (optuna.samplers.RandomSampler, {}),
     "grid": (optuna.samplers.RandomSampler, {}),  # only ever draws from the queue
+    "frontier": (optuna.samplers.RandomSampler, {}),  # the queue holds the exact front (dse.frontier)
     "tpe": (optuna.samplers.TPESampler, {"multivariate": True}),
     "nsga2": (optuna.samplers.NSGAIISampler, {}),
     "gp": (optuna.samplers.GPSampler, {"deterministic_objective": True}),
@@ -32,7 +33,7 @@ def make_sampler(name: str, seed: int | None, options: dict[str, Any] | None = N
     >>> make_sampler("tpe", seed=0).__class__.__name__
     'TPESampler'
     """
-    options = dict(options or {})
+    options = dict(options or {}) if name not in ("grid", "frontier") else {}  # theirs are dse's own
     if name in _DEFAULTS:
         cls, defaults = _DEFAULTS[name]
     else:

@@ -33,7 +33,7 @@ METRICS: dict[str, str] = {
     "utilization": "minimize",
 }
 RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
-SAMPLERS = ("grid", "random", "tpe", "nsga2", "gp")
+SAMPLERS = ("grid", "frontier", "random", "tpe", "nsga2", "gp")
 STEP_PRESETS = ("estimate", "estimate+bnn")
 
 
@@ -202,8 +202,8 @@ class DesignSpaceFile(_Strict):
                         "with target_fps, FINN's SetFolding picks PE/SIMD: "
                         "layers may only set ram_style, resType or mem_mode"
                     )
-        if self.sampler == "grid" and self.target_fps is not None:
-            raise ValueError("the grid sampler needs a finite space: use layers, not target_fps")
+        if self.sampler in ("grid", "frontier") and self.target_fps is not None:
+            raise ValueError(f"the {self.sampler} sampler needs per-layer knobs: use layers, not target_fps")
         return self
 
 

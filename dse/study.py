@@ -38,77 +38,19 @@ from dse.objective import Objective, Target, TrialFailed, directions
 from dse.samplers import make_sampler
 from dse.space import GRID_LIMIT, Space, build_space
 from dse.spacefile import SpaceFile, load_space_file
+from dse.storage import (
+    DseStorage, NoMoreTrials, artifact_root, is_sqlite, mask_url, open_storage, storage_url,
+)
 
-DEFAULT_STORAGE = "sqlite:///studies/dse.db"
 #: Bumped whenever the content of a prefix cache entry changes, so old entries are not reused.
 PREFIX_LAYOUT = 2
 _RUN_KEYS = ("name", "description", "n_trials", "sampler", "sampler_options", "seed")
+#: Seconds between a worker's heartbeats on a server database (a dead worker's trial is
+#: re-queued after three missed beats).
+HEARTBEAT_SECONDS = 10.0
 
 # failed trials are reported by dse itself (category, message, hint), without tracebacks
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-
-
-# -- storage ------------------------------------------------------------------------------
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for logs and errors)."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
-
-
-def storage_url(url: str | None = None) -> str:
-    """``--storage``, else ``DSE_STORAGE``, else ``sqlite:///studies/dse.db``."""
-    return url or os.environ.get("DSE_STORAGE") or DEFAULT_STORAGE
-
-
-def open_storage(url: str | None = None) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage; every failure becomes one line naming the masked URL."""
-    url = storage_url(url)
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if path.parent and not path.parent.exists():
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise DseError(f"storage {url}: cannot create {path.parent}: {exc.strerror}") from None
-        engine_kwargs = {"connect_args": {"timeout": 30.0}}
-    try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use this storage"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DseError(f"storage {mask_url(url)}: {mask_url(reason)}") from None
-    if url.startswith("sqlite"):
-        _fast_sqlite(storage)
-    return storage
-
-
-def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
-    """WAL journal + synchronous=NORMAL: a trial writes ~30 attributes, one commit each.
-
-    With SQLite's default (rollback journal, fsync on every commit) that costs more than the
-    FINN build itself. WAL keeps every commit atomic and survives a crash of any process;
-    only a power cut can lose the last commits. Readers (dashboard, notebooks) no longer
-    block the writer.
-    """
-    import sqlalchemy
-
-    def pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
-    storage.engine.dispose()  # connections opened before the listener get replaced
-
-
-def artifact_root(url: str | None = None) -> Path:
-    """Where study folders live: beside a SQLite file, else ``DSE_ARTIFACTS`` or ``./studies``."""
-    url = storage_url(url)
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).resolve().parent
-    return Path(os.environ.get("DSE_ARTIFACTS", "studies")).resolve()
 
 
 def load_study(name: str, storage: str | None = None) -> optuna.Study:
@@ -152,6 +94,16 @@ class Plan:
     n_trials: int
     storage: str
     notes: list[str] = field(default_factory=list)
+    store: DseStorage | None = None
+    own_worker: bool = True
+    release: Callable[[], None] = lambda: None
+
+    def close(self) -> None:
+        """Stop the FINN worker (if this plan started it) and let other runners in."""
+        if self.own_worker:
+            self.worker.close()
+        self.release()
+        self.release = lambda: None
 
 
 def prepare(
@@ -163,8 +115,18 @@ def prepare(
     n_trials: int | None = None,
     worker: FinnWorker | None = None,
     trial_timeout: float | None = None,
+    heartbeat: float | None = HEARTBEAT_SECONDS,
+    seed_offset: int = 0,
+    create: bool = True,
 ) -> Plan:
-    """Validate the space, probe the FINN graph, create or resume the study. No trial runs yet."""
+    """Validate the space, probe the FINN graph, create or resume the study. No trial runs yet.
+
+    Safe to call from many processes and hosts at once on a server database: creating the
+    study, re-queueing and enqueueing the grid happen under a study lock. ``seed_offset``
+    gives each worker of a run its own sampler stream (the study keeps the base seed).
+    ``create=False``: only validate and probe (``plan.study`` is None; nothing is written to
+    the storage), e.g. to compute the exact frontier.
+    """
     space_file = load_space_file(config)
     spec = space_file.spec
     origin = str(space_file.path)
@@ -181,9 +143,11 @@ def prepare(
         raise DseError("--trials: must be at least 1")
     if trial_timeout is not None and trial_timeout <= 0:
         raise DseError("--trial-timeout: must be a positive number of seconds")
+    if heartbeat is not None and heartbeat < 1:
+        raise DseError("--heartbeat: must be at least 1 second")
     name = study_name or space_file.name
     url = storage_url(storage)
-    store = open_storage(url)  # fail fast on a bad URL, before any FINN work
+    store = open_storage(url, heartbeat=heartbeat) if create else None  # fail fast, before any FINN work
 
     from dse.finn.devices import resolve_device
 
@@ -218,24 +182,64 @@ def prepare(
         ).encode()
     ).hexdigest()[:16]
 
+    release = _runner_lock(study_dir, name, url) if create and is_sqlite(url) else (lambda: None)
     own_worker = worker is None
-    worker = worker or FinnWorker(study_dir / "finn_tmp", study_dir / "worker.log")
     try:
-        return _prepare_study(
+        worker = worker or FinnWorker(study_dir / "finn_tmp", study_dir / "worker.log")
+        plan = _prepare_study(
             worker, store, name, url, spec, space_file, origin, build_config, model_path, model_sha256,
-            device, versions, prefix_key, study_dir, sampler_name, seed, n_trials, trial_timeout,
+            device, versions, prefix_key, study_dir, sampler_name, seed, n_trials, trial_timeout, seed_offset,
         )
     except BaseException:
-        if own_worker:
+        if own_worker and worker is not None:
             worker.close()
+        release()
         raise
+    plan.own_worker, plan.release = own_worker, release
+    return plan
+
+
+_RUNNER_LOCKS: dict[str, list[int]] = {}
+
+
+def _runner_lock(study_dir: Path, name: str, url: str) -> Callable[[], None]:
+    """One runner per SQLite study: SQLite cannot hand a queued trial to exactly one process.
+
+    Returns the release function. Re-entrant within a process (a notebook or the tests may
+    prepare the same study twice); another process gets one clear line.
+    """
+    import fcntl
+
+    path = str((study_dir / ".runner.lock").resolve())
+    held = _RUNNER_LOCKS.get(path)
+    if held is None:
+        study_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DseError(
+                f"study {name!r} in {mask_url(url)} is being run by another dse process; a SQLite study "
+                f"takes one runner at a time - wait for it, or use a server database "
+                f"(--storage postgresql+psycopg://...) for many workers"
+            ) from None
+        held = _RUNNER_LOCKS[path] = [fd, 0]
+    held[1] += 1
+
+    def release() -> None:
+        held[1] -= 1
+        if held[1] == 0 and _RUNNER_LOCKS.pop(path, None) is not None:
+            os.close(held[0])  # closing the descriptor drops the flock
+
+    return release
 
 
 def _prepare_study(
     worker: FinnWorker, store: Any, name: str, url: str, spec: Any, space_file: SpaceFile,
     origin: str, build_config: dict[str, Any], model_path: Path, model_sha256: str, device: Any,
     versions: dict[str, str], prefix_key: str, study_dir: Path, sampler_name: str, seed: int,
-    n_trials: int | None, trial_timeout: float | None,
+    n_trials: int | None, trial_timeout: float | None, seed_offset: int,
 ) -> Plan:
     prefix_dir = study_dir / "prefix" / prefix_key
     try:
@@ -252,11 +256,8 @@ def _prepare_study(
         if size > GRID_LIMIT:
             raise DseError(f"{origin}: sampler: the grid has {size} points (limit {GRID_LIMIT}); restrict layers or use another sampler")
 
-    sampler_obj = make_sampler(sampler_name, seed, spec.sampler_options)  # fail before creating
-    study = _create_or_resume(
-        store, name, spec, space_file, build_config, model_path, model_sha256, device, versions,
-        sampler_name, seed, space, url,
-    )
+    worker_seed = None if seed is None else seed + seed_offset
+    sampler_obj = make_sampler(sampler_name, worker_seed, spec.sampler_options)  # fail before creating
     target = Target(
         model_path=str(model_path),
         build_config=build_config,
@@ -271,10 +272,53 @@ def _prepare_study(
         hoisted=adapter.tail_steps(build_config) == adapter.STANDARD_TAIL
         and space.minimize_hoistable(adapter.MINIMIZE_SAFE_ATTRS, adapter.MINIMIZE_SAFE_MEM_MODES),
     )
-    study.sampler = sampler_obj
-    notes = _recover(study, url)
-    todo = _queue_grid(study, space) if grid else _top_up(study, n_trials or spec.n_trials)
-    return Plan(study, target, worker, space_file, sampler_name, grid, todo, url, notes)
+    if store is None:
+        return Plan(None, target, worker, space_file, sampler_name, grid, 0, url)  # type: ignore[arg-type]
+    budget = n_trials or spec.n_trials
+    queue: list[tuple[dict[str, Any], dict[str, Any]]] | None = None
+    if grid:
+        queue = [(params, {}) for params in space.grid()]
+    elif sampler_name == "frontier":
+        queue = _frontier_queue(target, worker, spec, origin, budget)
+    with store.study_lock(name):  # workers starting together: one creates, the others join
+        study = _create_or_resume(
+            store, name, spec, space_file, build_config, model_path, model_sha256, device, versions,
+            sampler_name, seed, space, url,
+        )
+        study.sampler = sampler_obj
+        notes = _recover(study, url)
+        todo = _queue_points(study, queue) if queue is not None else _top_up(study, budget)
+    # queue-only samplers never let Optuna invent a point; the others stop at n_trials
+    store.admit = (lambda _id: False) if queue is not None else admit_below(store, budget)
+    return Plan(study, target, worker, space_file, sampler_name, queue is not None, todo, url, notes, store)
+
+
+def _frontier_queue(target: Target, worker: FinnWorker, spec: Any, origin: str, budget: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The exact front's configurations, in the order the sampler's options ask for."""
+    from dse import frontier
+
+    try:
+        weights, order, target_fps = frontier.settings(spec.sampler_options, list(spec.objectives))
+        table = frontier.tabulate(target, worker)
+    except DseError as exc:
+        raise DseError(f"{origin}: {exc}") from None
+    points = frontier.front(table, weights, feasible=lambda p: point_feasible(p, target))
+    points = frontier.spread(points) if order == "spread" else frontier.nearest(points, target_fps)  # type: ignore[arg-type]
+    return [
+        (p.params, {"predicted_throughput_fps": p.throughput_fps,
+                    **{f"predicted_{r}": v for r, v in p.resources.items()}, "predicted_feasible": p.feasible})
+        for p in points[:budget]
+    ]
+
+
+def point_feasible(point: Any, target: Target) -> bool:
+    """Whether a predicted frontier point meets the device budget and the caps it can check."""
+    from dse.objective import add_utilization, constraint_values
+
+    metrics: dict[str, Any] = {"throughput_fps": point.throughput_fps, "max_cycles": point.max_cycles, **point.resources}
+    add_utilization(metrics, target.budget)
+    checkable = Target(**{**target.__dict__, "caps": {k: v for k, v in target.caps.items() if k in metrics}})
+    return all(v <= 0 for v in constraint_values(metrics, checkable).values())
 
 
 def _safe_name(name: str) -> str:
@@ -386,29 +430,52 @@ def _recover(study: optuna.Study, url: str) -> list[str]:
     return notes
 
 
+def _replaced(trials: list[FrozenTrial]) -> set[int]:
+    """Trials whose configuration was queued again: interrupted, or lost with a dead worker."""
+    out = {t.number for t in trials if _is_interrupted(t)}
+    for t in trials:  # Optuna's heartbeat retry lists the trials it stands in for
+        out.update(t.system_attrs.get("retry_history", ()))
+    return out
+
+
+def _counted(trials: list[FrozenTrial]) -> int:
+    """Trials that use up ``n_trials``: finished, running or queued, not counting replaced ones."""
+    replaced = _replaced(trials)
+    return sum(1 for t in trials if t.number not in replaced)
+
+
 def _top_up(study: optuna.Study, n_trials: int) -> int:
-    done = sum(
-        1 for t in study.get_trials(deepcopy=False)
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and not _is_interrupted(t))
-    )
-    return max(0, n_trials - done)
+    return max(0, n_trials - _counted(study.get_trials(deepcopy=False)))
+
+
+def admit_below(store: DseStorage, n_trials: int) -> Callable[[int], bool]:
+    """The storage gate for sampler runs: a new trial only while the study has fewer than n."""
+
+    def admit(study_id: int) -> bool:
+        return _counted(store.get_all_trials(study_id, deepcopy=False)) < n_trials
+
+    return admit
 
 
 def _param_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-def _queue_grid(study: optuna.Study, space: Space) -> int:
-    """Enqueue every valid point not yet evaluated or queued; return how many are pending."""
-    seen = {
-        _param_key(t.params) for t in study.get_trials(deepcopy=False)
-        if not _is_interrupted(t) and t.state != TrialState.WAITING
-    }
-    waiting = {_param_key(t.params) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
-    for params in space.grid():
+def _point_key(trial: FrozenTrial) -> str:
+    # A queued trial gets its params only when its objective runs; until then (WAITING, or
+    # RUNNING but not yet suggested) Optuna keeps them in the "fixed_params" system attr.
+    return _param_key(trial.system_attrs.get("fixed_params", trial.params))
+
+
+def _queue_points(study: optuna.Study, points: list[tuple[dict[str, Any], dict[str, Any]]]) -> int:
+    """Enqueue every point (params, user attrs) not yet evaluated or queued; return how many are pending."""
+    trials = study.get_trials(deepcopy=False)
+    seen = {_point_key(t) for t in trials if not _is_interrupted(t) and t.state != TrialState.WAITING}
+    waiting = {_point_key(t) for t in trials if t.state == TrialState.WAITING}
+    for params, attrs in points:
         key = _param_key(params)
         if key not in seen and key not in waiting:
-            study.enqueue_trial(params)
+            study.enqueue_trial(params, user_attrs=attrs or None)
             waiting.add(key)
     return len(waiting)
 
@@ -433,7 +500,12 @@ def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None
     Ctrl-C or SIGTERM: the running trial finishes and the run stops; a second one stops at
     once, marking the running trial ``interrupted`` (re-queued by the next run). Either way
     the study stays consistent. The FINN worker stays up for further runs; call
-    ``plan.worker.close()`` when done.
+    ``plan.close()`` when done.
+
+    The run ends when the study has nothing left for it: the grid's queue is empty, or the
+    study holds ``n_trials`` (counted study-wide, so many workers stop together). A worker
+    does not leave while other workers' trials are still running on a server database: if
+    one of them dies, its trial comes back through the heartbeat and is built here.
     """
     stats = RunStats()
     started = time.perf_counter()
@@ -462,14 +534,7 @@ def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None
         for sig in (signal.SIGINT, signal.SIGTERM):
             handlers[sig] = signal.signal(sig, stop)
     try:
-        if plan.n_trials > 0:
-            plan.study.optimize(
-                Objective(plan.target, plan.worker),
-                n_trials=plan.n_trials,
-                callbacks=[callback],
-                catch=(TrialFailed,),
-                gc_after_trial=False,
-            )
+        _work(plan, callback, stats)
     except KeyboardInterrupt:
         stats.interrupted = True
         plan.worker.close()  # a build may still be running in it; its result is not wanted
@@ -478,3 +543,21 @@ def run(plan: Plan, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None
             signal.signal(sig, handler)
         stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _work(plan: Plan, callback: Callable[[optuna.Study, FrozenTrial], None], stats: RunStats) -> None:
+    objective = Objective(plan.target, plan.worker)
+    beat = plan.store.heartbeat_interval if plan.store is not None else None
+    while not stats.interrupted:
+        try:
+            # n_trials=None: the storage gate (``DseStorage.admit``) decides when to stop
+            plan.study.optimize(objective, callbacks=[callback], catch=(TrialFailed,), gc_after_trial=False)
+            return  # optimize returns only when stopped (Ctrl-C)
+        except NoMoreTrials:
+            pending = plan.study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+            if not pending or (beat is None and all(t.state == TrialState.RUNNING for t in pending)):
+                return
+            if all(t.state == TrialState.RUNNING for t in pending):
+                # other workers are building - or died, and their trials are re-queued once
+                # their heartbeat is stale (checked by optimize before it asks)
+                time.sleep(beat)

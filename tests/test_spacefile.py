@@ -47,7 +47,7 @@ def test_minimal_file_gets_defaults():
         (MINIMAL + "constraints: {caps: {speed: 3}}\n", "unknown metric 'speed'"),
         (MINIMAL + "target_fps: {min: 10, max: 1}\n", "min is larger than max"),
         (MINIMAL + "target_fps: {min: 1, max: 10}\nlayers:\n  - match: {op_type: MVAU}\n    PE: all\n", "SetFolding picks PE/SIMD"),
-        (MINIMAL + "sampler: grid\ntarget_fps: {min: 1, max: 10}\n", "grid sampler needs a finite space"),
+        (MINIMAL + "sampler: grid\ntarget_fps: {min: 1, max: 10}\n", "grid sampler needs per-layer knobs"),
         (MINIMAL + "budget: {FF: 3}\n", "budget"),
         (MINIMAL + "!!python/object/apply:os.system ['echo hi']\n", "not valid YAML"),
     ],

@@ -43,6 +43,7 @@ class WorkerTimeout(Exception):
 def _init(build_dir: str, log_path: str) -> None:
     # Ctrl-C belongs to the CLI, which decides what to do with the running trial.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)  # FINN prints progress and rich tracebacks: keep them out of the terminal
@@ -50,6 +51,21 @@ def _init(build_dir: str, log_path: str) -> None:
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
     adapter.load_finn(build_dir)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the dse process that owns it dies.
+
+    A worker killed with SIGKILL cannot close its pool; without this its FINN process would
+    keep building a trial that the heartbeat has already handed to another worker.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the orphan finishes its one build and exits
+        pass
 
 
 _SPECIALIZED = f"intermediate_models/{adapter.PREFIX_LAST_STEP}.onnx"
@@ -152,6 +168,12 @@ def _build(
     return adapter.run_tail(model, output_dir, build_config, folding_config, hoisted, **overrides)
 
 
+def _estimate(prefix_dir: str, hoisted: bool, fpgapart: str, base: Any, variants: Any) -> dict[str, Any]:
+    from dse.finn.estimates import estimate_nodes
+
+    return estimate_nodes(_prefix_model(prefix_dir, hoisted), fpgapart, base, variants)
+
+
 @contextlib.contextmanager
 def _main_module_hidden() -> Iterator[None]:
     """Start processes without re-running the caller's script in them.
@@ -227,6 +249,13 @@ class FinnWorker:
             _build, model_path, str(output_dir), build_config, folding_config, overrides, prefix, hoisted,
             timeout=timeout,
         )
+
+    def estimate(
+        self, prefix_dir: str | Path, hoisted: bool, fpgapart: str, base: dict[str, Any], variants: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """FINN's per-node estimates on the prefix model for many attribute variants
+        (see :func:`dse.finn.estimates.estimate_nodes`)."""
+        return self._call(_estimate, str(prefix_dir), hoisted, fpgapart, base, variants)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,0 +1,344 @@
+"""The exact throughput-vs-resource Pareto front of a folding space, from FINN's own estimators.
+
+In FINN's estimate mode a network's resources are the sums of its nodes' estimates and its
+throughput is set by the slowest node: ``fps = 1e9 / (clock_ns * max_cycles)``. Split the
+space into *units*: groups of knobs that set attributes of the same nodes (an MVAU's PE,
+SIMD, ram_style, ... together with the sliding-window generator its SIMD drives). Units are
+independent: a unit's option fixes its nodes' cycles and resources whatever the others do.
+So for every candidate bottleneck ``C`` each unit independently takes its cheapest option
+with ``cycles <= C``, and the sweep over all ``C`` gives the exact front of
+``(max_cycles, cost)`` for any cost that is a non-negative weighted sum of LUT, BRAM_18K,
+URAM and DSP - without enumerating the product space (CNV: ~1e16 points, each unit's options
+are a few hundred FINN estimator calls).
+
+What is exact and what is not:
+
+* exact: the front of throughput vs one resource, or vs a fixed weighted sum of resources,
+  over the whole space (every point of it is a valid configuration, nothing is dropped);
+* exact under budgets: when the cheapest configuration at a bottleneck also fits the device
+  budget and the caps (checked per point, ``feasible``); a point that does not fit is
+  reported as infeasible, not replaced by a feasible one that costs more (that would be a
+  knapsack problem; ``Point.feasible`` says where it matters);
+* not a multi-resource front: "LUT vs BRAM vs throughput" at once is not computed; a
+  weighted sum picks one trade-off.
+
+It relies on FINN's estimate-mode arithmetic (sums and a max), on the tail being
+FINN's standard one with bit-width minimization already done in the prefix (``hoisted``),
+and on ``Space`` knobs only touching nodes through their options. ``tabulate`` refuses
+spaces where that does not hold.
+
+Example::
+
+    from dse import frontier, study
+    plan = study.prepare("configs/tfc-w1a1-pareto.yaml", create=False)
+    table = frontier.tabulate(plan.target, plan.worker)
+    for point in frontier.front(table, {"LUT": 1.0}):
+        print(point.throughput_fps, point.resources["LUT"])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from dse.errors import DseError
+from dse.space import Assign, Knob, Space
+
+RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
+
+
+@dataclass
+class Option:
+    """One setting of a unit's knobs: its Optuna params, node attributes and FINN estimates."""
+
+    params: dict[str, Any]
+    assign: Assign
+    cycles: int = 0
+    resources: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Unit:
+    """Knobs that touch the same nodes; independent of every other unit."""
+
+    knobs: list[Knob]
+    nodes: list[str]
+    options: list[Option]
+
+
+@dataclass
+class Table:
+    """Every unit's options with their estimates, plus the nodes no knob touches."""
+
+    units: list[Unit]
+    const_cycles: int
+    const_resources: dict[str, float]
+    order: list[str]
+    clock_ns: float
+    budget: dict[str, float]
+
+    def throughput(self, max_cycles: int) -> float:
+        return 1e9 / (self.clock_ns * max_cycles)
+
+    @property
+    def size(self) -> int:
+        """Number of points in the product space (for reports)."""
+        return math.prod(len(u.options) for u in self.units)
+
+
+@dataclass
+class Point:
+    """One configuration on the front, with the estimates FINN will report for it."""
+
+    params: dict[str, Any]
+    folding: Assign
+    max_cycles: int
+    throughput_fps: float
+    resources: dict[str, float]
+    cost: float
+    feasible: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "throughput_fps": self.throughput_fps,
+            "max_cycles": self.max_cycles,
+            **self.resources,
+            "feasible": self.feasible,
+            "params": self.params,
+            "folding_config": {"Defaults": {}, **self.folding},
+        }
+
+
+def units_of(space: Space) -> list[list[Knob]]:
+    """Group the space's knobs into independent units (knobs sharing a node share a unit)."""
+    if space.target_fps is not None:
+        raise DseError("frontier: a target_fps space lets FINN's SetFolding choose the folding; "
+                       "the exact front needs per-layer PE/SIMD knobs (layers: ...)")
+    parent = list(range(len(space.knobs)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    params = {k.param: i for i, k in enumerate(space.knobs)}
+    for i, knob in enumerate(space.knobs):
+        touched = {node for option in knob.options for node in option} | {knob.node}
+        for node in touched:
+            if node in owner:
+                parent[find(i)] = find(owner[node])
+            else:
+                owner[node] = i
+        if knob.pair is not None:
+            parent[find(i)] = find(params[knob.pair])
+    groups: dict[int, list[Knob]] = {}
+    for i, knob in enumerate(space.knobs):
+        groups.setdefault(find(i), []).append(knob)
+    return list(groups.values())
+
+
+def _options(knobs: list[Knob]) -> list[Option]:
+    """Every valid setting of a unit (paired PE/SIMD within FINN's weight-stream limit)."""
+    out = []
+
+    def walk(i: int, chosen: dict[str, Any], params: dict[str, Any], assign: Assign) -> None:
+        if i == len(knobs):
+            out.append(Option(dict(params), {n: dict(a) for n, a in assign.items()}))
+            return
+        knob = knobs[i]
+        for index in range(knob.count(chosen)):
+            chosen[knob.param] = knob.values[index]
+            params[knob.param] = index if knob.ordinal else knob.values[index]
+            merged = {n: dict(a) for n, a in assign.items()}
+            for node, attrs in knob.options[index].items():
+                merged.setdefault(node, {}).update(attrs)
+            walk(i + 1, chosen, params, merged)
+        chosen.pop(knob.param, None)
+        params.pop(knob.param, None)
+
+    walk(0, {}, {}, {})
+    return out
+
+
+def tabulate(target: Any, worker: Any) -> Table:
+    """Estimate every unit option with FINN's node estimators (one call into the FINN worker)."""
+    space: Space = target.space
+    groups = units_of(space)
+    if not target.hoisted:
+        raise DseError("frontier: this space's builds run FINN's bit-width minimization after the folding "
+                       "(custom steps, target_fps or a mem_mode it reads), so node estimates are not final "
+                       "before the build; use FINN's standard steps and PE/SIMD/ram_style/resType knobs")
+    units = []
+    for knobs in groups:
+        options = _options(knobs)
+        nodes = sorted({n for o in options for n in o.assign})
+        units.append(Unit(knobs, nodes, options))
+    variants = [o.assign for u in units for o in u.options]
+    result = worker.estimate(target.prefix_dir, target.hoisted, target.build_config["fpga_part"], space.fixed, variants)
+    base, order = result["base"], result["order"]
+    estimates = iter(result["variants"])
+    unit_nodes: set[str] = set()
+    for unit in units:
+        unit_nodes.update(unit.nodes)
+        for option in unit.options:
+            est = next(estimates)
+            option.cycles = max(e["cycles"] for e in est.values())
+            option.resources = {r: sum(e[r] for e in est.values()) for r in RESOURCES}
+            # a unit that leaves one of its nodes' attributes alone still owns that node
+            for node in unit.nodes:
+                if node not in est:
+                    option.cycles = max(option.cycles, base[node]["cycles"])
+                    for r in RESOURCES:
+                        option.resources[r] += base[node][r]
+    const = [n for n in order if n not in unit_nodes]
+    return Table(
+        units=units,
+        const_cycles=max((base[n]["cycles"] for n in const), default=0),
+        const_resources={r: sum(base[n][r] for n in const) for r in RESOURCES},
+        order=order,
+        clock_ns=float(target.build_config["synth_clk_period_ns"]),
+        budget=dict(target.budget),
+    )
+
+
+def _cost(resources: dict[str, float], weights: dict[str, float]) -> float:
+    return sum(w * resources[r] for r, w in weights.items())
+
+
+def _point(table: Table, chosen: list[Option], weights: dict[str, float], feasible: Any = None) -> Point:
+    cycles = max([table.const_cycles, *(o.cycles for o in chosen)])
+    resources = dict(table.const_resources)
+    params: dict[str, Any] = {}
+    folding: Assign = {}
+    for option in chosen:
+        for r in RESOURCES:
+            resources[r] += option.resources[r]
+        params.update(option.params)
+        for node, attrs in option.assign.items():
+            folding.setdefault(node, {}).update(attrs)
+    point = Point(params, folding, cycles, table.throughput(cycles), resources, _cost(resources, weights))
+    if feasible is not None:
+        point.feasible = bool(feasible(point))
+    return point
+
+
+def predict(table: Table, params: dict[str, Any]) -> Point:
+    """The estimates of one configuration (Optuna params), without building it."""
+    chosen = []
+    for unit in table.units:
+        wanted = {k.param: params[k.param] for k in unit.knobs}
+        match = [o for o in unit.options if o.params == wanted]
+        if not match:
+            raise ValueError(f"not a valid point of the space: {wanted}")
+        chosen.append(match[0])
+    return _point(table, chosen, {"LUT": 1.0})
+
+
+def front(table: Table, weights: dict[str, float], feasible: Any = None) -> list[Point]:
+    """The exact Pareto front of (throughput up, weighted resource cost down), fastest first.
+
+    ``weights``: non-negative weight per resource, e.g. ``{"LUT": 1.0}``. Among options of
+    equal cost a unit takes the one using the fewest other resources (then the fewest cycles),
+    so front points are also as lean as possible in what the cost ignores.
+    """
+    if not weights or any(w < 0 or r not in RESOURCES for r, w in weights.items()) or not any(weights.values()):
+        raise DseError(f"frontier: the cost must weigh some of {', '.join(RESOURCES)} with non-negative weights")
+    scale = {r: 1.0 / table.budget[r] if table.budget.get(r) else 1.0 for r in RESOURCES}
+
+    def key(option: Option) -> tuple[float, float, int]:
+        return (_cost(option.resources, weights), sum(option.resources[r] * scale[r] for r in RESOURCES), option.cycles)
+
+    by_cycles = [sorted(u.options, key=lambda o: o.cycles) for u in table.units]
+    candidates = sorted({table.const_cycles, *(o.cycles for u in table.units for o in u.options)})
+    best: list[Option | None] = [None] * len(table.units)
+    cursor = [0] * len(table.units)
+    points: list[Point] = []
+    for bound in candidates:  # fastest first: raising the bound only adds options
+        for i, options in enumerate(by_cycles):
+            while cursor[i] < len(options) and options[cursor[i]].cycles <= bound:
+                option = options[cursor[i]]
+                if best[i] is None or key(option) < key(best[i]):
+                    best[i] = option
+                cursor[i] += 1
+        if bound < table.const_cycles or any(b is None for b in best):
+            continue
+        point = _point(table, list(best), weights, feasible)  # type: ignore[arg-type]
+        if points and point.max_cycles == points[-1].max_cycles:
+            continue
+        if not points or point.cost < points[-1].cost:
+            points.append(point)
+    return points
+
+
+def spread(points: list[Point]) -> list[Point]:
+    """Front points in an order that covers the front early: both ends, then bisection."""
+    if len(points) <= 2:
+        return list(points)
+    order = [0, len(points) - 1]
+    seen = set(order)
+    spans = [(0, len(points) - 1)]
+    while spans:
+        next_spans = []
+        for low, high in spans:
+            mid = (low + high) // 2
+            if mid not in seen:
+                seen.add(mid)
+                order.append(mid)
+            if mid - low > 1:
+                next_spans.append((low, mid))
+            if high - mid > 1:
+                next_spans.append((mid, high))
+        spans = next_spans
+    order += [i for i in range(len(points)) if i not in seen]
+    return [points[i] for i in order]
+
+
+def nearest(points: list[Point], target_fps: float) -> list[Point]:
+    """Front points nearest first (in log throughput) to ``target_fps``."""
+    return sorted(points, key=lambda p: abs(math.log(p.throughput_fps / target_fps)))
+
+
+
+def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, float], str, float | None]:
+    """The frontier sampler's ``sampler_options``: ``cost`` weights, ``order``, ``target_fps``.
+
+    >>> settings({}, ["throughput_fps", "LUT"])
+    ({'LUT': 1.0}, 'spread', None)
+    """
+    unknown = set(options) - {"cost", "order", "target_fps"}
+    if unknown:
+        raise DseError(f"sampler_options: unknown for frontier: {', '.join(sorted(unknown))} (known: cost, order, target_fps)")
+    cost = options.get("cost")
+    if cost is None:
+        picked = [m for m in objectives if m in RESOURCES]
+        weights = {picked[0] if picked else "LUT": 1.0}
+    elif isinstance(cost, str) and cost in RESOURCES:
+        weights = {cost: 1.0}
+    elif isinstance(cost, dict) and cost and all(r in RESOURCES and isinstance(w, (int, float)) and w >= 0 for r, w in cost.items()):
+        weights = {r: float(w) for r, w in cost.items()}
+    else:
+        raise DseError(f"sampler_options.cost: use one of {', '.join(RESOURCES)} or weights such as {{LUT: 1, BRAM_18K: 100}}")
+    order = options.get("order", "nearest" if "target_fps" in options else "spread")
+    if order not in ("spread", "nearest"):
+        raise DseError("sampler_options.order: use spread or nearest")
+    target = options.get("target_fps")
+    if order == "nearest" and not (isinstance(target, (int, float)) and target > 0):
+        raise DseError("sampler_options.target_fps: order nearest needs a positive target_fps")
+    return weights, order, None if target is None else float(target)
+
+
+def budget_note(points: list[Point], weights: dict[str, float], budget: dict[str, float]) -> str:
+    """Whether the feasible part of the front is the exact front under the budgets (one line)."""
+    infeasible = [p for p in points if not p.feasible]
+    if not infeasible:
+        return "every point fits the budgets: the feasible front is exact"
+    if len(weights) == 1:
+        (resource,) = weights
+        if all(p.resources[resource] > budget.get(resource, math.inf) for p in infeasible):
+            return (f"{len(infeasible)} point(s) exceed the {resource} budget itself; "
+                    f"the feasible points are the exact front within the budgets")
+    return (f"{len(infeasible)} point(s) break a budget or cap the cost does not weigh; there a feasible "
+            f"configuration may exist at a higher cost: the feasible points bound the front from below")

@@ -1,0 +1,257 @@
+"""Where studies live: storage URLs, and Optuna's RDB storage made fit for many workers.
+
+:class:`DseStorage` is Optuna's ``RDBStorage`` with three additions, all on the one code path
+Optuna itself uses, so ``study.optimize``, heartbeats and the dashboard work unchanged:
+
+- dropped connections (a Postgres restart, a killed backend, a network blip) are retried
+  with backoff instead of killing the worker;
+- ``study_lock(name)``: a Postgres advisory lock that serializes the coordination steps of
+  workers starting at the same time (create the study, re-queue, enqueue the grid);
+- ``admit``: a gate on trials the *sampler* would create (queued trials are always served).
+  A grid refuses them all (workers only consume the queue: each point exactly once); a
+  sampler run admits them while the study-wide count is below ``n_trials``, under the lock,
+  so N workers on M hosts stop at exactly ``n_trials``.
+
+Example::
+
+    from dse.storage import open_storage
+    store = open_storage("postgresql+psycopg://postgres@127.0.0.1/dse", heartbeat=10)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import optuna
+import sqlalchemy
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial
+
+from dse.errors import DseError
+
+DEFAULT_STORAGE = "sqlite:///studies/dse.db"
+#: How long a worker keeps retrying a storage call across a lost connection.
+RETRY_SECONDS = 300.0
+#: A trial whose worker stopped sending heartbeats is re-queued at most this many times.
+MAX_RETRY = 3
+
+
+class NoMoreTrials(Exception):
+    """The gate refused a new sampler trial: the queue is empty and the budget is spent."""
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for logs and errors).
+
+    >>> mask_url("postgresql+psycopg://dse:secret@db:5432/dse")
+    'postgresql+psycopg://dse:***@db:5432/dse'
+    """
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def storage_url(url: str | None = None) -> str:
+    """``--storage``, else ``DSE_STORAGE``, else ``sqlite:///studies/dse.db``."""
+    return url or os.environ.get("DSE_STORAGE") or DEFAULT_STORAGE
+
+
+def is_sqlite(url: str) -> bool:
+    return storage_url(url).startswith("sqlite")
+
+
+def artifact_root(url: str | None = None) -> Path:
+    """Where study folders live: beside a SQLite file, else ``DSE_ARTIFACTS`` or ``./studies``."""
+    url = storage_url(url)
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).resolve().parent
+    return Path(os.environ.get("DSE_ARTIFACTS", "studies")).resolve()
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """True for errors that mean "the database went away", not "the request was wrong"."""
+    cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) else exc
+    if isinstance(cause, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return True
+    return isinstance(cause, sqlalchemy.exc.DBAPIError) and bool(cause.connection_invalidated)
+
+
+class DseStorage(RDBStorage):
+    """``RDBStorage`` that retries lost connections, locks coordination, and gates new trials."""
+
+    def __init__(self, url: str, *, retry_seconds: float = RETRY_SECONDS, **kwargs: Any) -> None:
+        self.url = url
+        self.retry_seconds = retry_seconds
+        #: called with the study id before the sampler may create a trial; None admits all
+        self.admit: Callable[[int], bool] | None = None
+        self._local = threading.local()
+        super().__init__(url, **kwargs)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state.pop("_local", None)
+        state["admit"] = None
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._local = threading.local()
+
+    def _retry(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if getattr(self._local, "busy", False):  # an inner call of a retried call: the outer retries
+            return method(self, *args, **kwargs)
+        self._local.busy = True
+        try:
+            deadline = time.monotonic() + self.retry_seconds
+            delay = 0.25
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except Exception as exc:
+                    if not _connection_lost(exc):
+                        raise
+                    if time.monotonic() + delay > deadline:
+                        reason = str(exc.__cause__ or exc).strip().splitlines()[0]
+                        raise DseError(
+                            f"storage {mask_url(self.url)}: connection lost for {self.retry_seconds:.0f} s: "
+                            f"{mask_url(reason)}"
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    self.engine.dispose()  # drop pooled connections to the old server
+        finally:
+            self._local.busy = False
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        # Optuna creates a sampler trial with no template; queued trials and heartbeat
+        # retries come with one and are never refused.
+        if template_trial is not None or self.admit is None:
+            return self._retry(RDBStorage._create_new_trial, study_id, template_trial)
+        with self.study_lock(f"study-id-{study_id}"):
+            if not self.admit(study_id):
+                raise NoMoreTrials
+            return self._retry(RDBStorage._create_new_trial, study_id, None)
+
+    @contextlib.contextmanager
+    def study_lock(self, name: str) -> Iterator[None]:
+        """Serialize a critical section across processes and hosts (Postgres advisory lock).
+
+        Other databases have one runner per study (see ``dse.study``), so nothing to lock.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        key = int.from_bytes(hashlib.sha256(f"dse:{name}".encode()).digest()[:8], "big", signed=True)
+        conn = self._retry(lambda self: self.engine.connect())
+        try:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            yield
+        finally:
+            # The server drops the lock with the session, so a lost connection cannot leak it.
+            with contextlib.suppress(Exception):
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _retried(name: str) -> Callable[..., Any]:
+    method = getattr(RDBStorage, name)
+
+    def call(self: DseStorage, *args: Any, **kwargs: Any) -> Any:
+        return self._retry(method, *args, **kwargs)
+
+    call.__name__ = name
+    call.__doc__ = method.__doc__
+    return call
+
+
+# Every call Optuna's cached storage, samplers, heartbeat thread and study make on the backend.
+for _name in (
+    "create_new_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
+    "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
+    "get_all_studies", "_set_trial_param", "set_trial_param", "get_trial_param",
+    "get_trial_id_from_study_id_trial_number", "set_trial_state_values", "set_trial_intermediate_value",
+    "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials", "_get_trials",
+    "get_best_trial", "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids",
+):
+    setattr(DseStorage, _name, _retried(_name))
+
+
+def open_storage(url: str | None = None, *, heartbeat: float | None = None) -> DseStorage:
+    """An Optuna RDB storage; every failure becomes one line naming the masked URL.
+
+    ``heartbeat`` (seconds) turns on Optuna's heartbeats on a server database: a trial whose
+    worker stops beating for 3 intervals is failed and re-queued (``RetryHeartbeatStaleTrialCallback``).
+    """
+    url = storage_url(url)
+    engine_kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.parent and not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DseError(f"storage {url}: cannot create {path.parent}: {exc.strerror}") from None
+        engine_kwargs = {"connect_args": {"timeout": 30.0}}
+    elif not url.startswith("sqlite"):
+        # check each pooled connection before use: after a server restart the pool is stale
+        engine_kwargs = {"pool_pre_ping": True}
+        if heartbeat is not None:
+            with _quiet_experimental():
+                kwargs = {
+                    "heartbeat_interval": max(1, round(heartbeat)),
+                    "grace_period": max(3, round(3 * heartbeat)),
+                    "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                }
+    for attempt in range(10):
+        try:
+            with _quiet_experimental():
+                storage = DseStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            break
+        except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use this storage"
+            if isinstance(exc, sqlalchemy.exc.IntegrityError) and attempt < 9:
+                # workers starting together on an empty database race to create Optuna's
+                # tables; the loser sees a duplicate key and finds the tables on retry
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DseError(f"storage {mask_url(url)}: {mask_url(reason)}") from None
+    if url.startswith("sqlite"):
+        _fast_sqlite(storage)
+    return storage
+
+
+@contextlib.contextmanager
+def _quiet_experimental() -> Iterator[None]:
+    import warnings
+
+    with warnings.catch_warnings():  # heartbeat_interval is experimental since 2.9, yet the way
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def _fast_sqlite(storage: RDBStorage) -> None:
+    """WAL journal + synchronous=NORMAL: a trial writes ~30 attributes, one commit each.
+
+    With SQLite's default (rollback journal, fsync on every commit) that costs more than the
+    FINN build itself. WAL keeps every commit atomic and survives a crash of any process;
+    only a power cut can lose the last commits. Readers (dashboard, notebooks) no longer
+    block the writer.
+    """
+
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections opened before the listener get replaced

@@ -1,0 +1,190 @@
+"""The exact frontier: the sweep's logic, and its predictions against real FINN builds."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from dse import frontier
+from dse import study as study_mod
+from dse.frontier import Option, Table, Unit
+from tests.conftest import ROOT, write_config
+
+DSE = str(Path(sys.executable).with_name("dse"))
+METRICS = ("max_cycles", "LUT", "BRAM_18K", "URAM", "DSP")
+
+
+# -- the sweep, on synthetic tables (no FINN) -------------------------------------------------
+
+
+def _random_table(rng: random.Random) -> Table:
+    units = []
+    for u in range(rng.randint(1, 4)):
+        options = [
+            Option({f"u{u}": i}, {f"n{u}": {"PE": i}}, rng.choice([8, 16, 32, 64, 100, 128, 256]),
+                   {"LUT": float(rng.randint(0, 500)), "BRAM_18K": float(rng.randint(0, 9)), "URAM": 0.0,
+                    "DSP": float(rng.randint(0, 3))})
+            for i in range(rng.randint(1, 6))
+        ]
+        units.append(Unit([], [f"n{u}"], options))
+    return Table(units, rng.choice([0, 10, 64]), {"LUT": 7.0, "BRAM_18K": 1.0, "URAM": 0.0, "DSP": 0.0}, [], 10.0,
+                 {"LUT": 1000.0, "BRAM_18K": 20.0, "URAM": 0.0, "DSP": 4.0})
+
+
+def _brute_front(table: Table, weights: dict[str, float]) -> list[tuple[int, float]]:
+    points = []
+    for chosen in itertools.product(*(u.options for u in table.units)):
+        p = frontier._point(table, list(chosen), weights)
+        points.append((p.max_cycles, round(p.cost, 9)))
+    return sorted({p for p in points if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points)})
+
+
+@pytest.mark.parametrize("weights", [{"LUT": 1.0}, {"BRAM_18K": 1.0}, {"LUT": 1.0, "BRAM_18K": 50.0, "DSP": 20.0}])
+def test_sweep_equals_brute_force_on_random_tables(weights):
+    rng = random.Random(7)
+    for _ in range(300):
+        table = _random_table(rng)
+        swept = [(p.max_cycles, round(p.cost, 9)) for p in frontier.front(table, weights)]
+        assert swept == sorted(swept)  # fastest first
+        assert swept == _brute_front(table, weights)
+
+
+def test_spread_covers_both_ends_first_and_every_point_once():
+    points = list(range(9))
+    order = frontier.spread(points)  # type: ignore[arg-type]
+    assert order[:3] == [0, 8, 4] and sorted(order) == points
+
+
+def test_frontier_settings_are_validated_in_one_line():
+    assert frontier.settings({"cost": {"LUT": 1, "BRAM_18K": 100}}, ["throughput_fps"])[0] == {"LUT": 1.0, "BRAM_18K": 100.0}
+    assert frontier.settings({"target_fps": 5000}, ["throughput_fps", "BRAM_18K"]) == ({"BRAM_18K": 1.0}, "nearest", 5000.0)
+    for options, message in [
+        ({"cost": "FF"}, "sampler_options.cost"),
+        ({"order": "random"}, "sampler_options.order"),
+        ({"order": "nearest"}, "needs a positive target_fps"),
+        ({"speed": 1}, "unknown for frontier: speed"),
+    ]:
+        with pytest.raises(Exception, match=message):
+            frontier.settings(options, ["throughput_fps", "LUT"])
+
+
+# -- against real FINN builds ------------------------------------------------------------------
+
+
+REDUCED = """
+name: tfc-reduced
+model: tfc-w1a1
+device: Pynq-Z1
+layers:
+  - match: {name: MVAU_hls_0}
+    PE: [2, 16]
+    SIMD: [16, 49]
+  - match: {name: "MVAU_hls_[12]"}
+    PE: [4, 16]
+    SIMD: [8]
+  - match: {name: MVAU_hls_2}
+    PE: [4]
+  - match: {name: MVAU_hls_3}
+    PE: [1, 10]
+    SIMD: [4]
+  - match: {name: "MVAU_hls_[01]"}
+    ram_style: [distributed, block]
+objectives: [throughput_fps, LUT]
+sampler: grid
+"""
+
+
+def _built_front(study: optuna.Study) -> list[tuple[int, float]]:
+    """Pareto front of real builds (max_cycles down, LUT down), from Optuna's best_trials."""
+    return sorted({(t.user_attrs["max_cycles"], t.user_attrs["LUT"]) for t in study.best_trials})
+
+
+@pytest.mark.parametrize("config", ["grid", "reduced"])
+def test_predicted_front_equals_the_brute_force_front_of_real_builds(tmp_path, worker, config):
+    path = ROOT / "configs" / "tfc-w1a1-grid.yaml" if config == "grid" else write_config(tmp_path, REDUCED)
+    plan = study_mod.prepare(path, storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    size = plan.target.space.grid_size()
+    assert size == (192 if config == "grid" else 2 * 2 * 2 * 2 * 2 * 2)
+    study_mod.run(plan)  # every valid point, built by FINN
+    trials = plan.study.get_trials()
+    assert len(trials) == size and all(t.state == TrialState.COMPLETE for t in trials)
+    table = frontier.tabulate(plan.target, worker)
+    assert table.size == size
+    for t in trials:  # FINN's report of every configuration is predicted exactly
+        predicted = frontier.predict(table, t.params)
+        assert predicted.max_cycles == t.user_attrs["max_cycles"]
+        assert predicted.throughput_fps == pytest.approx(t.user_attrs["throughput_fps"], rel=1e-12)
+        for r in ("LUT", "BRAM_18K", "URAM", "DSP"):
+            assert predicted.resources[r] == pytest.approx(t.user_attrs[r], rel=1e-12, abs=1e-9), (t.number, r)
+    front = frontier.front(table, {"LUT": 1.0}, feasible=lambda p: study_mod.point_feasible(p, plan.target))
+    assert all(p.feasible for p in front)  # TFC fits the Pynq-Z1 everywhere: best_trials sees all of them
+    assert [(p.max_cycles, p.resources["LUT"]) for p in reversed(front)][::-1] == sorted(
+        [(p.max_cycles, p.resources["LUT"]) for p in front]
+    )
+    assert sorted((p.max_cycles, p.resources["LUT"]) for p in front) == _built_front(plan.study)
+
+
+def test_frontier_sampler_builds_exactly_the_front_and_finn_confirms_it(tmp_path, worker):
+    text = (ROOT / "configs" / "tfc-w1a1-grid.yaml").read_text().replace("name: tfc-w1a1-grid", "name: tfc-frontier")
+    text = text.replace("sampler: grid", "sampler: frontier\nn_trials: 50")
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    assert plan.grid and plan.n_trials == 6  # the 6-point front, not 50 trials
+    stats = study_mod.run(plan)
+    assert stats.completed == 6 and stats.failed == 0
+    trials = plan.study.get_trials()
+    assert len(trials) == 6
+    for t in trials:
+        for r in ("LUT", "BRAM_18K", "URAM", "DSP", "throughput_fps"):
+            assert t.user_attrs[r] == pytest.approx(t.user_attrs[f"predicted_{r}"], rel=1e-12)
+    assert len(plan.study.best_trials) == 6  # every built point is on the real front
+    again = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    assert again.n_trials == 0
+
+
+def test_nearest_order_builds_the_points_closest_to_a_target_first(tmp_path, worker):
+    text = (ROOT / "configs" / "tfc-w1a1-grid.yaml").read_text().replace("name: tfc-w1a1-grid", "name: tfc-near")
+    text = text.replace("sampler: grid", "sampler: frontier\nsampler_options: {target_fps: 400000}\nn_trials: 2")
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    study_mod.run(plan)
+    fps = sorted(round(t.user_attrs["throughput_fps"]) for t in plan.study.get_trials())
+    assert fps == [390625, 510204]
+
+
+def test_dse_frontier_cli_json_and_table(tmp_path):
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    done = subprocess.run([DSE, "frontier", str(ROOT / "configs" / "tfc-w1a1-grid.yaml"), "--format", "json", "--storage", storage],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    points = json.loads(done.stdout)
+    assert len(points) == 6
+    for p in points:
+        assert {"throughput_fps", "LUT", "BRAM_18K", "URAM", "DSP", "folding_config"} <= set(p)
+        assert p["folding_config"]["MVAU_hls_0"]["PE"] in (4, 16, 64)
+    assert [p["throughput_fps"] for p in points] == sorted((p["throughput_fps"] for p in points), reverse=True)
+    assert not Path(tmp_path / "dse.db").exists()  # nothing was written to the storage
+    table = subprocess.run([DSE, "frontier", str(ROOT / "configs" / "tfc-w1a1-grid.yaml"), "--cost", "LUT=1,BRAM_18K=100",
+                            "--storage", storage], capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0 and "throughput vs LUT + 100*BRAM_18K" in table.stdout
+    assert "feasible front is exact" in table.stderr
+
+
+def test_dse_frontier_refuses_what_it_cannot_compute_in_one_line(tmp_path):
+    setfolding = write_config(tmp_path, "name: sf\nmodel: tfc-w1a1\ndevice: Pynq-Z1\ntarget_fps: {min: 1, max: 100}\n")
+    for args, message in [
+        ([str(setfolding)], "the exact front needs per-layer PE/SIMD knobs"),
+        ([str(ROOT / "configs" / "tfc-w1a1-grid.yaml"), "--cost", "FF=1"], "--cost: 'FF=1' is not RESOURCE=WEIGHT"),
+        ([str(ROOT / "configs" / "tfc-w1a1-grid.yaml"), "--format", "xml"], "--format: 'xml' is not one of table, json"),
+    ]:
+        done = subprocess.run([DSE, "frontier", *args, "--storage", f"sqlite:///{tmp_path}/dse.db"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], done.stderr

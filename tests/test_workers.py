@@ -1,0 +1,306 @@
+"""Many workers on one Postgres study: exactly-once grids, budgets, SIGKILL, Ctrl-C, lost connections.
+
+Every test gets a fresh database on the local PostgreSQL server and drops it afterwards.
+Workers are real ``dse run`` processes with real FINN builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+from optuna.trial import TrialState
+
+from dse import study as study_mod
+from dse.errors import DseError
+from tests.conftest import write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DSE = str(Path(sys.executable).with_name("dse"))
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+GRID16 = """
+name: {name}
+model: tfc-w1a1
+device: Pynq-Z1
+{finn}
+layers:
+  - match: {{name: MVAU_hls_0}}
+    PE: [4, 8]
+    SIMD: [16, 49]
+  - match: {{name: "MVAU_hls_[123]"}}
+    PE: [2]
+    SIMD: [8]
+  - match: {{name: MVAU_hls_1}}
+    SIMD: [8, 16]
+  - match: {{name: MVAU_hls_2}}
+    PE: [2, 4]
+objectives: [throughput_fps, LUT]
+sampler: grid
+"""
+SLOW_STEPS = [
+    "finn.builder.custom_step_library.general.add_preproc_divide_by_255",
+    "finn.builder.custom_step_library.general.add_postproc_top1",
+    "step_qonnx_to_finn", "step_tidy_up", "step_streamline", "step_convert_to_hw",
+    "step_minimize_bit_width_initial", "step_create_dataflow_partition", "step_specialize_layers",
+    "step_target_fps_parallelization", "step_apply_folding_config", "tests.finn_steps.slow",
+    "step_minimize_bit_width", "step_generate_estimate_reports",
+]
+
+
+def grid16(name: str, slow: bool = False) -> str:
+    finn = f"finn:\n  steps: {json.dumps(SLOW_STEPS)}" if slow else ""
+    return GRID16.format(name=name, finn=finn)
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh Postgres database for one test, dropped afterwards (with its connections)."""
+    name = f"dse_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Workers find the tests' FINN steps and keep their study folders in tmp_path."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("DSE_ARTIFACTS", str(tmp_path / "studies"))
+    return {**os.environ}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def launched():
+    """Launchers a test starts; whatever is left of them (and their workers) is killed at the end."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            for pid in children:
+                subprocess.run(["pkill", "-9", "-P", pid])
+                subprocess.run(["kill", "-9", pid])
+            proc.kill()
+            proc.wait()
+
+
+def _keys(trials) -> Counter:
+    return Counter(json.dumps(t.params, sort_keys=True) for t in trials)
+
+
+def _complete(trials):
+    return [t for t in trials if t.state == TrialState.COMPLETE]
+
+
+def _load(name: str, url: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def _wait_for(name: str, url: str, ok, timeout: float = 240.0) -> list:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            trials = _load(name, url).get_trials()
+        except KeyError:
+            continue
+        if ok(trials):
+            return trials
+    raise AssertionError(f"timed out waiting on study {name}")
+
+
+def test_grid_on_four_workers_evaluates_every_point_exactly_once(tmp_path, pg_url, env, worker):
+    config = write_config(tmp_path, grid16("grid16"))
+    done = subprocess.run([DSE, "run", str(config), "--storage", pg_url, "--jobs", "4"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "on 4 workers" in done.stderr and "Pareto front of grid16" in done.stdout
+    trials = _load("grid16", pg_url).get_trials()
+    # the same points as one worker on SQLite, each exactly once, and nothing more
+    reference = study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/ref.db", worker=worker)
+    study_mod.run(reference)
+    expected = _keys(reference.study.get_trials())
+    assert len(expected) == 16 and set(expected.values()) == {1}
+    assert _keys(trials) == expected
+    assert len(trials) == 16 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert not any("reused_from" in t.user_attrs for t in trials)  # each point built once, not twice
+    # the workers really shared the work (each wrote a log and built something)
+    logs = sorted((tmp_path / "studies" / "grid16" / "workers").glob("worker-*.log"))
+    assert len(logs) == 4
+
+
+def test_sampler_budget_is_exact_across_workers_and_hosts(tmp_path, pg_url, env, launched):
+    text = grid16("budget").replace("sampler: grid", "sampler: random\nn_trials: 7")
+    config = write_config(tmp_path, text)
+    # two "hosts": two launchers with two workers each, started together on the same study
+    cmd = [DSE, "run", str(config), "--storage", pg_url, "--jobs", "2"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    launched.extend(procs)
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr
+    study = _load("budget", pg_url)
+    assert len(study.trials) == 7
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert len(study.user_attrs["space_key"]) == 64  # created once, by whichever came first
+
+
+def test_sigkill_of_a_worker_loses_nothing_and_builds_nothing_twice(tmp_path, pg_url, env, launched):
+    config = write_config(tmp_path, grid16("killed", slow=True))
+    launcher = subprocess.Popen(
+        [DSE, "run", str(config), "--storage", pg_url, "--jobs", "3", "--heartbeat", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    launched.append(launcher)
+    _wait_for("killed", pg_url, lambda ts: len(_complete(ts)) >= 2 and any(t.state == TrialState.RUNNING for t in ts))
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(launcher.pid), "-f", "dse.cli"], capture_output=True, text=True).stdout.split()]
+    assert len(workers) == 3
+    victim = workers[0]
+    finn = [int(p) for p in subprocess.run(["pgrep", "-P", str(victim), "-f", "multiprocessing.spawn"],
+                                           capture_output=True, text=True).stdout.split()]
+    os.kill(victim, signal.SIGKILL)
+    _, stderr = launcher.communicate(timeout=600)
+    assert launcher.returncode == 0, stderr  # the study finished: a dead worker is reported, not fatal
+    assert "worker 0 exited with signal 9" in stderr
+    assert finn  # the victim had its FINN process ...
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(pid) for pid in finn):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in finn)  # ... which went with it: no orphan building a re-queued trial
+    trials = _load("killed", pg_url).get_trials()
+    complete = _complete(trials)
+    assert len(_keys(complete)) == 16 and set(_keys(complete).values()) == {1}  # every point, once
+    lost = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(lost) <= 1  # the trial the victim was building (if it had one)
+    for t in lost:
+        retry = [c for c in complete if c.system_attrs.get("failed_trial") == t.number]
+        assert len(retry) == 1 and retry[0].params == t.params
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    status = subprocess.run([DSE, "status", "killed", "--storage", pg_url], capture_output=True, text=True, env=env)
+    assert status.returncode == 0
+    if lost:
+        assert "1 x lost: its worker stopped sending heartbeats" in status.stdout
+
+
+def test_ctrl_c_stops_every_worker_cleanly_and_the_same_command_resumes(tmp_path, pg_url, env, launched):
+    config = write_config(tmp_path, grid16("ctrlc", slow=True))
+    cmd = [DSE, "run", str(config), "--storage", pg_url, "--jobs", "2"]
+    launcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    launched.append(launcher)
+    _wait_for("ctrlc", pg_url, lambda ts: len(_complete(ts)) >= 2 and any(t.state == TrialState.RUNNING for t in ts))
+    launcher.send_signal(signal.SIGINT)
+    _, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode == 2 and "run the same command again to resume" in stderr, stderr
+    assert "Traceback" not in stderr
+    trials = _load("ctrlc", pg_url).get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]  # running builds finished
+    assert not [t for t in trials if t.state == TrialState.FAIL]
+    assert 2 <= len(_complete(trials)) < 16
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    trials = _load("ctrlc", pg_url).get_trials()
+    assert len(trials) == 16 and set(_keys(trials).values()) == {1}
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_dropped_connections_are_retried_and_the_study_completes(tmp_path, pg_url, worker):
+    """Every connection of the test database is killed every 0.4 s while the grid runs."""
+    config = write_config(tmp_path, grid16("dropped"))
+    database = pg_url.rsplit("/", 1)[1]
+    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    stop = threading.Event()
+    killed = []
+
+    def terminator() -> None:
+        with admin.connect() as conn:
+            while not stop.wait(0.4):
+                rows = conn.execute(sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
+                ), {"d": database}).fetchall()
+                killed.extend(rows)
+
+    plan = study_mod.prepare(config, storage=pg_url, worker=worker)
+    thread = threading.Thread(target=terminator, daemon=True)
+    thread.start()
+    try:
+        stats = study_mod.run(plan)
+    finally:
+        stop.set()
+        thread.join()
+        admin.dispose()
+    assert len(killed) >= 5  # connections really were dropped, many times
+    assert stats.completed == 16 and stats.failed == 0
+    trials = _load("dropped", pg_url).get_trials()
+    assert len(trials) == 16 and set(_keys(trials).values()) == {1}
+
+
+def test_a_configuration_already_complete_is_reused_not_rebuilt(tmp_path, pg_url, worker):
+    text = grid16("dedup").replace("sampler: grid", "sampler: random\nseed: 3\nn_trials: 6")
+    text = text.replace("SIMD: [16, 49]", "SIMD: [16]").replace("SIMD: [8, 16]", "SIMD: [8]").replace("PE: [2, 4]", "PE: [2]")
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=pg_url, worker=worker)
+    assert plan.target.space.grid_size() == 2
+    study_mod.run(plan)
+    trials = _load("dedup", pg_url).get_trials()
+    built = [t for t in trials if "reused_from" not in t.user_attrs]
+    reused = [t for t in trials if "reused_from" in t.user_attrs]
+    assert len(trials) == 6 and len(built) == len(_keys(trials)) <= 2 and len(reused) >= 4
+    by_number = {t.number: t for t in built}
+    for t in reused:
+        twin = by_number[t.user_attrs["reused_from"]]
+        assert t.params == twin.params and t.values == twin.values
+        assert t.user_attrs["folding_config"] == twin.user_attrs["folding_config"]
+
+
+def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path):
+    config = write_config(tmp_path, grid16("lite"))
+    done = subprocess.run([DSE, "run", str(config), "--storage", f"sqlite:///{tmp_path}/dse.db", "--jobs", "2"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --jobs 2: SQLite cannot hand a queued trial to exactly one of several processes; use a server "
+        "database (--storage postgresql+psycopg://USER@HOST/DB) or --jobs 1"
+    ]
+    assert not (tmp_path / "dse.db").exists()
+
+
+def test_a_second_runner_on_a_sqlite_study_is_refused(tmp_path, worker):
+    config = write_config(tmp_path, grid16("busy"))
+    lock = tmp_path / "busy" / ".runner.lock"
+    lock.parent.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"), str(lock)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(DseError, match="is being run by another dse process; a SQLite study takes one runner"):
+            study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    finally:
+        holder.kill()
+        holder.wait()
+    plan = study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    plan.close()
+
