@@ -4,7 +4,9 @@
 Optuna itself uses, so ``study.optimize``, heartbeats and the dashboard work unchanged:
 
 - dropped connections (a Postgres restart, a killed backend, a network blip) are retried
-  with backoff instead of killing the worker;
+  with backoff instead of killing the worker; a retried finish whose first attempt did
+  commit counts as done, and a trial left RUNNING without any heartbeat (its worker lost
+  the answer of the commit that started it) is failed and re-queued like a stale one;
 - ``study_lock(name)``: a Postgres advisory lock that serializes the coordination steps of
   workers starting at the same time (create the study, re-queue, enqueue the grid);
 - ``admit``: a gate on trials the *sampler* would create (queued trials are always served).
@@ -27,12 +29,13 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import optuna
 import sqlalchemy
+import sqlalchemy.orm
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError
 
@@ -74,11 +77,23 @@ def artifact_root(url: str | None = None) -> Path:
 
 
 def _connection_lost(exc: BaseException) -> bool:
-    """True for errors that mean "the database went away", not "the request was wrong"."""
-    cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) else exc
-    if isinstance(cause, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
-        return True
-    return isinstance(cause, sqlalchemy.exc.DBAPIError) and bool(cause.connection_invalidated)
+    """True for errors that mean "the database went away", not "the request was wrong".
+
+    Walks the whole chain: Optuna wraps errors in ``StorageInternalError``, and its
+    ``_get_trials`` catches an ``OperationalError`` itself (it takes it for an over-long IN
+    list) and queries again on the dead session, which raises ``PendingRollbackError``.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                                sqlalchemy.exc.PendingRollbackError)):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class DseStorage(RDBStorage):
@@ -90,6 +105,8 @@ class DseStorage(RDBStorage):
         #: called with the study id before the sampler may create a trial; None admits all
         self.admit: Callable[[int], bool] | None = None
         self._local = threading.local()
+        #: RUNNING trials seen without any heartbeat: trial id -> when this process first saw that
+        self._beatless_since: dict[int, float] = {}
         super().__init__(url, **kwargs)
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -137,6 +154,38 @@ class DseStorage(RDBStorage):
                 raise NoMoreTrials
             return self._retry(RDBStorage._create_new_trial, study_id, None)
 
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        attempts = 0
+
+        def call(self: DseStorage) -> bool:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and state.is_finished():
+                # The first attempt may have committed before its connection died: the trial
+                # already holds exactly this outcome, which is success, not "update a finished trial".
+                now = RDBStorage.get_trial(self, trial_id)
+                if now.state == state and (values is None or list(now.values or []) == list(values)):
+                    return True
+            return RDBStorage.set_trial_state_values(self, trial_id, state, values)
+
+        return self._retry(call)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Optuna's stale trials (heartbeat too old), plus RUNNING trials that never had a heartbeat.
+
+        A worker's first heartbeat follows right after its trial turns RUNNING. A trial with
+        none after the grace period lost its worker in between: the worker died, or the
+        commit that made it RUNNING went through but its answer was lost with the connection,
+        so the worker moved on to another trial. Optuna ignores such trials; they would stay
+        RUNNING for ever. Timed with this process's own clock: no clock skew between hosts.
+        """
+        stale = self._retry(RDBStorage._get_stale_trial_ids, study_id)
+        grace = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 0)
+        now = time.monotonic()
+        beatless = set(self._retry(_beatless_running, study_id))
+        self._beatless_since = {t: self._beatless_since.get(t, now) for t in beatless}
+        return stale + [t for t, since in self._beatless_since.items() if now - since > grace and t not in stale]
+
     @contextlib.contextmanager
     def study_lock(self, name: str) -> Iterator[None]:
         """Serialize a critical section across processes and hosts (Postgres advisory lock).
@@ -161,6 +210,21 @@ class DseStorage(RDBStorage):
                 conn.close()
 
 
+def _beatless_running(storage: RDBStorage, study_id: int) -> list[int]:
+    from optuna.storages._rdb import models
+
+    beat = models.TrialHeartbeatModel
+    with sqlalchemy.orm.Session(storage.engine) as session:
+        rows = (
+            session.query(models.TrialModel.trial_id)
+            .outerjoin(beat, beat.trial_id == models.TrialModel.trial_id)
+            .filter(models.TrialModel.study_id == study_id, models.TrialModel.state == TrialState.RUNNING,
+                    beat.trial_heartbeat_id.is_(None))
+            .all()
+        )
+    return [row[0] for row in rows]
+
+
 def _retried(name: str) -> Callable[..., Any]:
     method = getattr(RDBStorage, name)
 
@@ -177,9 +241,9 @@ for _name in (
     "create_new_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
     "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
     "get_all_studies", "_set_trial_param", "set_trial_param", "get_trial_param",
-    "get_trial_id_from_study_id_trial_number", "set_trial_state_values", "set_trial_intermediate_value",
+    "get_trial_id_from_study_id_trial_number", "set_trial_intermediate_value",
     "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials", "_get_trials",
-    "get_best_trial", "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids",
+    "get_best_trial", "_get_best_trial_id", "record_heartbeat",
 ):
     setattr(DseStorage, _name, _retried(_name))
 

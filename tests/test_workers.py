@@ -132,6 +132,17 @@ def _wait_for(name: str, url: str, ok, timeout: float = 240.0) -> list:
     raise AssertionError(f"timed out waiting on study {name}")
 
 
+def _run_within(plan, seconds: float = 300.0):
+    """``study.run(plan)``, failing the test instead of hanging it if the run never ends."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(stats=study_mod.run(plan)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the run did not end within {seconds:.0f} s"
+    assert "stats" in result, "the run raised (see the thread's traceback above)"
+    return result["stats"]
+
+
 def test_grid_on_four_workers_evaluates_every_point_exactly_once(tmp_path, pg_url, env, worker):
     config = write_config(tmp_path, grid16("grid16"))
     done = subprocess.run([DSE, "run", str(config), "--storage", pg_url, "--jobs", "4"],
@@ -246,7 +257,7 @@ def test_dropped_connections_are_retried_and_the_study_completes(tmp_path, pg_ur
     thread = threading.Thread(target=terminator, daemon=True)
     thread.start()
     try:
-        stats = study_mod.run(plan)
+        stats = _run_within(plan)
     finally:
         stop.set()
         thread.join()
@@ -304,3 +315,51 @@ def test_a_second_runner_on_a_sqlite_study_is_refused(tmp_path, worker):
     plan = study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
     plan.close()
 
+
+def test_a_finish_whose_commit_went_through_before_the_connection_died_counts_as_done(pg_url, monkeypatch):
+    """The answer to a commit is lost with its connection: the retry finds the trial finished."""
+    from optuna.storages import RDBStorage
+
+    from dse.storage import open_storage
+
+    store = open_storage(pg_url)
+    study = optuna.create_study(storage=store, directions=["maximize", "minimize"])
+    trial = study.ask()
+    real = RDBStorage.set_trial_state_values
+    calls = []
+
+    def commit_then_lose_the_answer(self, trial_id, state, values=None):
+        calls.append(state)
+        result = real(self, trial_id, state, values)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+        return result
+
+    monkeypatch.setattr(RDBStorage, "set_trial_state_values", commit_then_lose_the_answer)
+    assert store.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [3.0, 4.0]) is True
+    assert len(calls) == 1  # the retry saw the outcome already stored and did not write again
+    frozen = store.get_trial(trial._trial_id)
+    assert frozen.state == TrialState.COMPLETE and frozen.values == [3.0, 4.0]
+    # a different outcome is still refused: only the very same finish is taken as done
+    monkeypatch.setattr(RDBStorage, "set_trial_state_values", real)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        store.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+def test_a_trial_left_running_without_a_heartbeat_is_failed_requeued_and_built(tmp_path, pg_url, worker):
+    """A worker set a queued trial RUNNING, lost the answer with its connection and moved on."""
+    config = write_config(tmp_path, grid16("orphan"))
+    plan = study_mod.prepare(config, storage=pg_url, worker=worker, heartbeat=1)
+    waiting = plan.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    orphan = waiting[3]
+    assert plan.store.set_trial_state_values(orphan._trial_id, TrialState.RUNNING)  # never gets a heartbeat
+    stats = _run_within(plan, 120)
+    plan.close()
+    trials = _load("orphan", pg_url).get_trials()
+    complete = _complete(trials)
+    assert stats.completed == 16 and len(_keys(complete)) == 16 and set(_keys(complete).values()) == {1}
+    (failed,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed.number == orphan.number
+    (retry,) = [t for t in complete if t.system_attrs.get("failed_trial") == orphan.number]
+    assert retry.params == orphan.system_attrs["fixed_params"]
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
