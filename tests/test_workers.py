@@ -68,7 +68,8 @@ def grid16(name: str, slow: bool = False) -> str:
 def pg_url():
     """A fresh Postgres database for one test, dropped afterwards (with its connections)."""
     name = f"dse_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test may restart the server, which cuts this engine's pooled connection
+    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
@@ -363,3 +364,28 @@ def test_a_trial_left_running_without_a_heartbeat_is_failed_requeued_and_built(t
     (retry,) = [t for t in complete if t.system_attrs.get("failed_trial") == orphan.number]
     assert retry.params == orphan.system_attrs["fixed_params"]
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def _pg_restart() -> None:
+    """Restart the local PostgreSQL server (fast shutdown: every connection is cut)."""
+    import shutil
+
+    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
+        pytest.skip("needs a Debian PostgreSQL cluster on this machine (pg_ctlcluster)")
+    (version,) = [p.name for p in Path("/etc/postgresql").iterdir()]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True, timeout=120)
+
+
+def test_a_postgres_restart_mid_study_is_ridden_out(tmp_path, pg_url, env, launched):
+    config = write_config(tmp_path, grid16("restart", slow=True))
+    launcher = subprocess.Popen([DSE, "run", str(config), "--storage", pg_url, "--jobs", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    launched.append(launcher)
+    _wait_for("restart", pg_url, lambda ts: len(_complete(ts)) >= 2 and any(t.state == TrialState.RUNNING for t in ts))
+    _pg_restart()  # the server is gone for a few seconds, mid-build
+    _, stderr = launcher.communicate(timeout=600)
+    assert launcher.returncode == 0, stderr
+    assert "exited with" not in stderr  # no worker died of it
+    trials = _load("restart", pg_url).get_trials()
+    assert len(trials) == 16 and set(_keys(trials).values()) == {1}
+    assert all(t.state == TrialState.COMPLETE for t in trials)
