@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ HINTS: dict[str, str] = {
     "folding": "this folding is not accepted by FINN; restrict PE/SIMD for the layer named in the message",
     "estimate": "FINN's estimators failed for this configuration; see build_dataflow.log in the trial folder",
     "synthesis": "a vendor-tool step failed; see the trial folder's logs",
+    "resource": "the design does not fit the part; cap the resources (constraints.caps) or use smaller foldings",
+    "timing": "the design misses the clock; raise clock_ns, or use smaller foldings on the critical layers",
     "crash": "the FINN process died (memory?); the trial folder's log and the worker log have details",
     "timeout": "the build ran past --trial-timeout; raise it, or restrict the space to smaller foldings",
     "interrupted": "the run was interrupted; running the same command again re-queues this configuration",
@@ -51,8 +54,18 @@ class TrialFailed(Exception):
     """A build failed; the trial is marked FAIL with its category, message and hint."""
 
 
-def categorize(failed_step: str | None) -> str:
-    """Failure category from the FINN step that was running."""
+#: Vivado's words for a design that does not fit the part (e.g. "[Place 30-640] ... requires
+#: more LUT as Logic cells than are available", "over-utilized") or misses its clock.
+_RESOURCE_WORDS = re.compile(r"than are available|over-?utiliz|exceeds? the (?:available|device)|not enough \w+ (?:sites|resources)", re.I)
+_TIMING_WORDS = re.compile(r"timing (?:constraints? )?(?:not met|violat|fail)|negative slack|\bWNS\b[^\n]*-\d", re.I)
+
+
+def categorize(failed_step: str | None, message: str = "") -> str:
+    """Failure category from the FINN step that was running (and, in synthesis, Vivado's message).
+
+    >>> categorize("step_out_of_context_synthesis", "ERROR: [Place 30-640] requires more LUT than are available")
+    'resource'
+    """
     if failed_step is None:
         return "model_load"
     if failed_step in _FOLDING_STEPS:
@@ -60,6 +73,10 @@ def categorize(failed_step: str | None) -> str:
     if failed_step in _ESTIMATE_STEPS:
         return "estimate"
     if failed_step in _SYNTH_STEPS:
+        if _RESOURCE_WORDS.search(message):
+            return "resource"
+        if _TIMING_WORDS.search(message):
+            return "timing"
         return "synthesis"
     return "transform"
 
@@ -158,7 +175,8 @@ class Objective:
         if overrides:
             trial.set_user_attr("finn_overrides", overrides)
         if not result["ok"]:
-            self._fail(trial, categorize(result.get("failed_step")), result["message"], result.get("failed_step"))
+            step = result.get("failed_step")
+            self._fail(trial, categorize(step, result["message"]), result["message"], step)
         report = Path(result["report_dir"])
         try:
             metrics = read_metrics(report)

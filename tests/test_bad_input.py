@@ -93,3 +93,44 @@ def test_any_layer_rules_give_a_study_or_one_clean_error(tmp_path_factory, worke
     assert plan.study.study_name == "prop"
     if plan.grid:
         assert plan.n_trials == plan.target.space.grid_size() <= 100_000
+
+
+def _listening(pid: int, timeout: float = 60.0) -> list[str]:
+    """Addresses a process listens on (TCP), once it listens on any."""
+    import time
+
+    import psutil
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        addrs = [c.laddr.ip for c in psutil.Process(pid).net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+        if addrs:
+            return addrs
+        time.sleep(0.3)
+    raise AssertionError("the dashboard never listened")
+
+
+@pytest.mark.parametrize("host, expected", [(None, ["127.0.0.1"]), ("0.0.0.0", ["0.0.0.0"])])
+def test_the_dashboard_listens_on_localhost_unless_told_otherwise(tmp_path, host, expected):
+    from tests.test_compose import _free_port
+
+    args = [DSE, "dashboard", "--storage", f"sqlite:///{tmp_path}/dse.db", "--port", str(_free_port())]
+    proc = subprocess.Popen(args + (["--host", host] if host else []), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _listening(proc.pid) == expected
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_dashboard_port_in_use_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([DSE, "dashboard", "--storage", f"sqlite:///{tmp_path}/dse.db", "--port", str(port)],
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"error: --host/--port: cannot listen on 127.0.0.1:{port}: Address already in use"

@@ -51,3 +51,16 @@ def test_missing_or_broken_reports_raise_report_error(tmp_path):
 ])
 def test_failures_are_categorized_by_the_failing_step(step, category):
     assert categorize(step) == category
+
+
+@pytest.mark.parametrize("message, category", [
+    ("ERROR: [Place 30-640] Place Check : This design requires more LUT as Logic cells than are available "
+     "in the target device. This design requires 61234 of such cell types but only 53200 compatible sites are available", "resource"),
+    ("ERROR: [DRC UTLZ-1] Resource utilization: RAMB18 and RAMB36/FIFO over-utilized in Top Level Design", "resource"),
+    ("CRITICAL WARNING: [Timing 38-282] The design failed to meet the timing requirements: timing constraints not met", "timing"),
+    ("Implementation done; WNS(ns) -1.234 TNS(ns) -88.1", "timing"),
+    ("ERROR: [Synth 8-439] module 'StreamingFIFO_rtl_0' not found", "synthesis"),
+])
+def test_synthesis_failures_are_told_apart_by_vivados_message(message, category):
+    assert categorize("step_out_of_context_synthesis", message) == category
+    assert categorize("step_streamline", message) == "transform"  # only vendor-tool steps read the message

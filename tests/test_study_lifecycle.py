@@ -109,6 +109,29 @@ def test_failing_builds_are_categorized_and_the_study_goes_on(tmp_path, worker):
     assert out.returncode == 0 and "4 x transform: synthetic failure" in out.stdout
 
 
+def test_an_unexpected_error_in_a_trial_is_unknown_and_the_study_goes_on(tmp_path, worker, monkeypatch):
+    """A bug outside FINN (a stand-in: reading one trial's metrics raises) fails only that trial."""
+    from dse import objective
+
+    real = objective.read_metrics
+    calls = []
+
+    def read_metrics_with_a_bug(report):
+        calls.append(report)
+        if len(calls) == 2:
+            raise ZeroDivisionError("division by zero")
+        return real(report)
+
+    monkeypatch.setattr(objective, "read_metrics", read_metrics_with_a_bug)
+    plan = study_mod.prepare(write_config(tmp_path, GRID.replace("tiny-grid", "buggy")), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    stats = study_mod.run(plan)
+    assert stats.completed == 7 and stats.failed == 1 and stats.failures == {"unknown": 1}
+    (failed,) = plan.study.get_trials(states=(TrialState.FAIL,))
+    assert failed.user_attrs["error_category"] == "unknown"
+    assert failed.user_attrs["error_message"] == "ZeroDivisionError: division by zero"
+    assert "report it" in failed.user_attrs["error_hint"]
+
+
 def test_a_model_finn_cannot_build_fails_before_any_study(tmp_path, worker):
     import onnx
     from onnx import TensorProto, helper
