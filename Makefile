@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/dse run configs/tfc-w1a1-pareto.yaml
 
-test: $(STAMP)
+# tests/test_dashboard.py drives headless Chromium (Debian packages; this runs as root, as CI does).
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -1,21 +1,32 @@
-"""Read studies back as pandas DataFrames: Pareto front, status. Reads storage only.
+"""Read studies back as pandas DataFrames: trials, Pareto fronts, summaries, hypervolume.
 
-Example::
+Reads storage only. Dominance comes from Optuna (``study.best_trials``) or moocore, and so
+does the hypervolume: nothing here re-implements them.
 
-    import optuna
-    from dse.analysis import pareto_frame
-    study = optuna.load_study(study_name="tfc-w1a1-pareto", storage="sqlite:///studies/dse.db")
-    pareto_frame(study)
+Example (a notebook)::
+
+    import dse
+    s = dse.open_study("tfc-w1a1-pareto")          # storage: --storage / DSE_STORAGE default
+    s.pareto()                                     # feasible non-dominated trials
+    s.pareto(["throughput_fps", "BRAM_18K"])       # any other metrics
+    s.top(5, "throughput_fps"); s.summary(); s.hypervolume()
+    s.plot_pareto().write_image("front.png")
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Sequence
 
+import moocore
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
+
+from dse.errors import DseError
+from dse.spacefile import METRICS, RESOURCES
+from dse.storage import load_study
 
 #: A trial failed by Optuna's heartbeat check: its worker died (SIGKILL, lost host or network).
 LOST_MESSAGE = "its worker stopped sending heartbeats (killed, or its host or connection was lost)"
@@ -85,3 +96,230 @@ def status(study: optuna.Study) -> dict[str, Any]:
         "best_feasible_fps": best_fps,
         "failures": failures,
     }
+
+
+# -- the notebook API ---------------------------------------------------------------------------
+
+Objectives = Sequence[str] | dict[str, str] | None
+
+
+def open_study(name: str, storage: str | None = None) -> "Results":
+    """Open a study for analysis (``storage``: a URL, else ``DSE_STORAGE``, else ``sqlite:///studies/dse.db``)."""
+    return Results(load_study(name, storage))
+
+
+class Results:
+    """A study read back for analysis: one row per trial, fronts, summaries, hypervolume, plots."""
+
+    def __init__(self, study: optuna.Study):
+        self.study = study
+
+    def __repr__(self) -> str:
+        return f"<dse study {self.name!r}: {len(self.study.trials)} trials, objectives {self.objectives}>"
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    @property
+    def objectives(self) -> list[str]:
+        """The study's objective metrics, e.g. ``["throughput_fps", "LUT"]``."""
+        return list(self.study.user_attrs.get("objectives") or self.study.metric_names or [])
+
+    def _directions(self, objectives: Objectives) -> dict[str, str]:
+        if objectives is None:
+            return {m: METRICS[m] for m in self.objectives}
+        if isinstance(objectives, dict):
+            bad = [d for d in objectives.values() if d not in ("maximize", "minimize")]
+            if bad:
+                raise DseError(f"objectives: direction {bad[0]!r} is not maximize or minimize")
+            return dict(objectives)
+        unknown = [m for m in objectives if m not in METRICS]
+        if unknown:
+            raise DseError(f"unknown metric {unknown[0]!r} (known: {', '.join(METRICS)}); "
+                           f"pass {{metric: 'maximize'|'minimize'}} for others")
+        return {m: METRICS[m] for m in objectives}
+
+    # -- frames
+
+    def trials(self) -> pd.DataFrame:
+        """One row per trial: number, state, metrics, feasibility, duration, failure, folding, params."""
+        rows = []
+        for t in self.study.get_trials(deepcopy=False):
+            row = trial_row(t)
+            for key in ("fidelity", "build_seconds", "error_category", "error_message", "reused_from"):
+                row[key] = t.user_attrs.get(key)
+            row["duration_s"] = t.duration.total_seconds() if t.duration is not None else None
+            row.update({f"params_{k}": v for k, v in t.params.items()})
+            rows.append(row)
+        columns = ["number", "state", *METRIC_COLUMNS, "feasible", "duration_s", "build_seconds", "fidelity",
+                   "error_category", "error_message", "reused_from", "folding"]
+        frame = pd.DataFrame(rows)
+        return frame.reindex(columns=columns + sorted(c for c in frame.columns if c.startswith("params_")))
+
+    def pareto(self, objectives: Objectives = None, feasible_only: bool = True) -> pd.DataFrame:
+        """The non-dominated trials (same columns as ``trials()``), best first in the first objective.
+
+        ``objectives``: metric names (directions as in design-space files) or ``{metric: direction}``;
+        default: the study's own. Its own front, feasible only, is exactly ``study.best_trials``.
+        """
+        directions = self._directions(objectives)
+        frame = self.trials()
+        if objectives is None and feasible_only:
+            numbers = {t.number for t in self.study.best_trials}
+            front = frame[frame["number"].isin(numbers)]
+        else:
+            candidates = self._complete(frame, feasible_only, directions)
+            if candidates.empty:
+                return candidates
+            keep = moocore.is_nondominated(
+                candidates[list(directions)].to_numpy(dtype=float),
+                maximise=[d == "maximize" for d in directions.values()], keep_weakly=True,
+            )
+            front = candidates[keep]
+        first, direction = next(iter(directions.items()))
+        return front.sort_values([first, "number"], ascending=[direction == "minimize", True]).reset_index(drop=True)
+
+    @staticmethod
+    def _complete(frame: pd.DataFrame, feasible_only: bool, directions: dict[str, str]) -> pd.DataFrame:
+        missing = [m for m in directions if m not in frame.columns]
+        if missing:
+            raise DseError(f"objectives: the trials have no metric {missing[0]!r}")
+        done = frame[frame["state"] == "COMPLETE"].dropna(subset=list(directions))
+        if feasible_only:
+            done = done[done["feasible"] == True]  # noqa: E712  (a column of True/False/None)
+        return done
+
+    def top(self, n: int, metric: str, feasible_only: bool = True) -> pd.DataFrame:
+        """The ``n`` best complete trials by one metric (in its direction)."""
+        direction = self._directions([metric])[metric]
+        done = self._complete(self.trials(), feasible_only, {metric: direction})
+        return done.sort_values([metric, "number"], ascending=[direction == "minimize", True]).head(n).reset_index(drop=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Per metric min/max/mean/std over complete trials, success rate, failures by category with hints."""
+        frame = self.trials()
+        done = frame[frame["state"] == "COMPLETE"]
+        finished = frame[frame["state"].isin(["COMPLETE", "FAIL"])]
+        metrics = [m for m in METRIC_COLUMNS if m in done and done[m].notna().any()]
+        stats = done[metrics].astype(float).agg(["min", "max", "mean", "std"]).T if metrics else pd.DataFrame()
+        info = status(self.study)
+        failures = pd.DataFrame(
+            [{"category": c, "count": f["count"], "hint": f["hint"], "example": f["example"]} for c, f in info["failures"].items()],
+            columns=["category", "count", "hint", "example"],
+        )
+        return {
+            "study": self.name,
+            "trials": len(frame),
+            "complete": len(done),
+            "failed": int((frame["state"] == "FAIL").sum()),
+            "feasible": int((done["feasible"] == True).sum()),  # noqa: E712
+            "success_rate": len(done) / len(finished) if len(finished) else None,
+            "pareto": info["pareto"],
+            "metrics": stats,
+            "failures": failures,
+        }
+
+    # -- hypervolume
+
+    def reference(self, objectives: Objectives = None) -> dict[str, float]:
+        """Default hypervolume reference: 0 for maximized metrics; for minimized ones the
+        device budget (resources), 1.0 (utilization), else the worst complete value."""
+        budget = (self.study.user_attrs.get("device") or {}).get("budget", {})
+        frame = self.trials()
+        ref = {}
+        for metric, direction in self._directions(objectives).items():
+            if direction == "maximize":
+                ref[metric] = 0.0
+            elif metric in RESOURCES and budget.get(metric):
+                ref[metric] = float(budget[metric])
+            elif metric == "utilization":
+                ref[metric] = 1.0
+            else:
+                ref[metric] = float(frame.loc[frame["state"] == "COMPLETE", metric].max())
+        return ref
+
+    def hypervolume(self, reference: dict[str, float] | None = None, objectives: Objectives = None) -> float:
+        """Hypervolume of the feasible trials (moocore) w.r.t. ``reference`` (default: :meth:`reference`)."""
+        history = self.hypervolume_history(reference, objectives)
+        return float(history["hypervolume"].iloc[-1]) if len(history) else 0.0
+
+    def hypervolume_history(self, reference: dict[str, float] | None = None, objectives: Objectives = None) -> pd.DataFrame:
+        """Hypervolume after each finished trial, in trial-number order: columns number, hypervolume."""
+        directions = self._directions(objectives)
+        ref = {**self.reference(objectives), **(reference or {})}
+        frame = self.trials()
+        feasible = self._complete(frame, True, directions)
+        finished = frame[frame["state"].isin(["COMPLETE", "FAIL", "PRUNED"])].sort_values("number")
+        points = feasible.set_index("number")[list(directions)].astype(float)
+        maximise = [d == "maximize" for d in directions.values()]
+        ref_point = np.array([ref[m] for m in directions], dtype=float)
+        rows, seen = [], []
+        for number in finished["number"]:
+            if number in points.index:
+                seen.append(points.loc[number].to_numpy())
+            hv = float(moocore.hypervolume(np.array(seen), ref=ref_point, maximise=maximise)) if seen else 0.0
+            rows.append({"number": int(number), "hypervolume": hv})
+        return pd.DataFrame(rows, columns=["number", "hypervolume"])
+
+    # -- other studies, single trials
+
+    def compare(self, other: "Results | str", storage: str | None = None) -> pd.DataFrame:
+        """Two studies of the same design space side by side (``other``: Results or a study name).
+
+        Rows: the two studies. Columns: sampler, trials, complete, feasible, pareto size,
+        hypervolume (same reference for both), share of the combined front, best per objective.
+        """
+        if isinstance(other, str):
+            other = open_study(other, storage)
+        mine, theirs = self.study.user_attrs.get("space_key"), other.study.user_attrs.get("space_key")
+        if mine is None or mine != theirs:
+            raise DseError(f"compare: studies {self.name!r} and {other.name!r} come from different design spaces")
+        directions = self._directions(None)
+        fronts = {r.name: r.pareto() for r in (self, other)}
+        combined = pd.concat([f.assign(study=n) for n, f in fronts.items()], ignore_index=True)
+        if len(combined):
+            keep = moocore.is_nondominated(combined[list(directions)].to_numpy(dtype=float),
+                                           maximise=[d == "maximize" for d in directions.values()], keep_weakly=True)
+            combined = combined[keep]
+        reference = {m: max(a, b) if d == "minimize" else min(a, b)  # the wider box of the two
+                     for (m, d), a, b in zip(directions.items(), self.reference().values(), other.reference().values())}
+        rows = []
+        for results in (self, other):
+            info = results.summary()
+            front = fronts[results.name]
+            row = {
+                "study": results.name, "sampler": results.study.user_attrs.get("sampler"), "trials": info["trials"],
+                "complete": info["complete"], "feasible": info["feasible"], "pareto": len(front),
+                "hypervolume": results.hypervolume(reference),
+                "combined_front_share": (combined["study"] == results.name).sum() / len(combined) if len(combined) else 0.0,
+            }
+            for metric, direction in directions.items():
+                values = front[metric] if len(front) else pd.Series(dtype=float)
+                row[f"best_{metric}"] = (values.max() if direction == "maximize" else values.min()) if len(values) else None
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("study")
+
+    def folding(self, number: int) -> dict[str, Any]:
+        """FINN's folding JSON of a complete trial (hand it to FINN's ``folding_config_file``)."""
+        trials = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        if number not in trials:
+            raise DseError(f"study {self.name!r} has no trial {number} (trials 0..{len(trials) - 1})")
+        trial = trials[number]
+        if trial.state != TrialState.COMPLETE or "folding_config" not in trial.user_attrs:
+            why = trial.user_attrs.get("error_message") or trial.state.name
+            raise DseError(f"trial {number} of {self.name!r} has no folding: it is {trial.state.name} ({why})")
+        return dict(trial.user_attrs["folding_config"])
+
+    # -- figures (Plotly; ``fig.write_image("x.png")`` exports them with kaleido)
+
+    def plot_pareto(self, objectives: Objectives = None) -> Any:
+        from dse.plots import pareto_figure
+
+        directions = self._directions(objectives)
+        return pareto_figure(self.trials(), self.pareto(objectives), directions, self.name)
+
+    def plot_hypervolume(self, reference: dict[str, float] | None = None) -> Any:
+        from dse.plots import hypervolume_figure
+
+        return hypervolume_figure(self.hypervolume_history(reference), self.name)

@@ -228,25 +228,38 @@ def export(
     storage: Optional[str] = StorageOpt,
 ) -> None:
     """Write a trial's folding config (and optionally a FINN build config) to hand to FINN."""
-    from dse.study import load_study
+    from dse.analysis import open_study
 
-    loaded = load_study(study, storage)
-    match = [t for t in loaded.get_trials(deepcopy=False) if t.number == trial]
-    if not match:
-        raise DseError(f"study {study!r} has no trial {trial}")
-    config = match[0].user_attrs.get("folding_config")
-    if config is None:
-        raise DseError(f"trial {trial} of {study!r} has no folding config (state {match[0].state.name})")
-    _write_json(folding, config)
+    results = open_study(study, storage)
+    _write_json(folding, results.folding(trial))
     message = f"wrote {folding}"
     if build_config is not None:
-        cfg = dict(loaded.user_attrs["finn_build_config"])
+        cfg = dict(results.study.user_attrs["finn_build_config"])
         cfg["folding_config_file"] = str(folding.resolve())
-        cfg.update(match[0].user_attrs.get("finn_overrides", {}))
+        cfg.update(results.study.trials[trial].user_attrs.get("finn_overrides", {}))
         cfg.pop("target_fps", None)  # the folding file already holds SetFolding's choice
         _write_json(build_config, cfg)
         message += f" and {build_config}"
     err.print(message)
+
+
+@app.command()
+def report(
+    study: str = typer.Argument(..., help="Study name."),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="Where to write the HTML page."),
+    storage: Optional[str] = StorageOpt,
+) -> None:
+    """Write one self-contained HTML page: Pareto plot, Pareto configurations, summary, failures."""
+    from dse import report as report_mod
+    from dse.analysis import open_study
+
+    results = open_study(study, storage)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        report_mod.write(results, output)
+    except OSError as exc:
+        raise DseError(f"{output}: cannot write: {exc.strerror}") from None
+    err.print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, opens offline)")
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -324,15 +337,24 @@ def dashboard(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(8080, "--port"),
 ) -> None:
-    """Serve optuna-dashboard on the storage (localhost only unless --host says otherwise)."""
-    import optuna_dashboard
+    """Serve optuna-dashboard on the storage (localhost only unless --host says otherwise).
 
-    from dse.storage import mask_url, open_storage, storage_url
+    Built trials list their folding and FINN reports as artifacts (in artifacts/ beside the SQLite file).
+    """
+    import optuna_dashboard
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from dse.storage import artifact_dir, mask_url, open_storage, storage_url
 
     store = open_storage(storage)  # creates Optuna's tables: the dashboard alone cannot start on an empty database
+    artifacts = artifact_dir(storage)
+    try:
+        artifacts.mkdir(parents=True, exist_ok=True)  # the dashboard's uploads need it even before any run
+    except OSError as exc:
+        raise DseError(f"--storage: cannot create the artifact folder {artifacts}: {exc.strerror}") from None
     err.print(f"dashboard for {mask_url(storage_url(storage))} on http://{host}:{port}/dashboard (Ctrl-C stops it)")
     try:
-        optuna_dashboard.run_server(store, host=host, port=port)
+        optuna_dashboard.run_server(store, host=host, port=port, artifact_store=FileSystemArtifactStore(artifacts))
     except OSError as exc:
         raise DseError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror}") from None
     except KeyboardInterrupt:

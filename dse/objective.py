@@ -3,8 +3,9 @@
 Per completed trial the user attrs hold FINN's numbers under stable names
 (``throughput_fps``, ``latency_ns``, ``max_cycles``, ``LUT``, ``BRAM_18K``, ``URAM``, ``DSP``,
 ``utilization_<res>``, ``utilization``), ``folding_config`` (FINN's folding JSON, as FINN
-applied it) and feasibility. A configuration already built in the study is not built
-again: its result is copied and the trial marked ``reused_from``. A failed build raises
+applied it) and feasibility; FINN's folding and report files are uploaded as Optuna artifacts
+(served per trial by ``dse dashboard``). A configuration already built in the study is not
+built again: its result is copied and the trial marked ``reused_from``. A failed build raises
 :class:`TrialFailed` after recording ``error_category``, ``error_message`` and ``error_hint``;
 the study goes on.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from dse.errors import DseError
 from dse.finn.reports import RESOURCES, ReportError, read_metrics
@@ -41,6 +43,16 @@ HINTS: dict[str, str] = {
     "interrupted": "the run was interrupted; running the same command again re-queues this configuration",
     "unknown": "an unexpected error; see build_dataflow.log in the trial folder and report it if it persists",
 }
+#: FINN report files kept with each built trial as Optuna artifacts (those a build left).
+#: Fixed names: nothing user-controlled becomes a path; the store names its files by artifact id.
+ARTIFACT_FILES = (
+    "applied_folding_config.json",
+    "estimate_network_performance.json",
+    "estimate_layer_resources.json",
+    "estimate_layer_cycles.json",
+    "estimate_layer_config_alternatives.json",
+    "ooc_synth_and_timing.json",
+)
 _FOLDING_STEPS = {"step_target_fps_parallelization", "step_apply_folding_config"}
 _ESTIMATE_STEPS = {"step_generate_estimate_reports"}
 _SYNTH_STEPS = {
@@ -99,6 +111,8 @@ class Target:
     trial_timeout: float | None = None
     #: FINN's bit-width minimization runs once in the prefix (see ``Space.minimize_hoistable``)
     hoisted: bool = False
+    #: Optuna artifact store folder (see ``dse.storage.artifact_dir``); None uploads nothing
+    artifact_dir: Path | None = None
 
 
 def constraint_values(metrics: dict[str, Any], target: Target) -> dict[str, float]:
@@ -192,7 +206,27 @@ class Objective:
             trial.set_constraint(key, value)
         trial.set_user_attr("constraints", constraints)
         trial.set_user_attr("feasible", all(v <= 0 for v in constraints.values()))
+        self._upload_artifacts(trial, report)
         return tuple(float(metrics[m]) for m in self.target.objectives)
+
+    def _upload_artifacts(self, trial: optuna.Trial, report: Path) -> None:
+        """Keep FINN's folding and reports with the trial, for optuna-dashboard to show and serve.
+
+        Best effort: the metrics are already recorded, so a full disk or an unwritable store
+        must not cost the trial its result; ``artifact_error`` says why files are missing.
+        """
+        if self.target.artifact_dir is None:
+            return
+        try:
+            self.target.artifact_dir.mkdir(parents=True, exist_ok=True)
+            store = FileSystemArtifactStore(self.target.artifact_dir)
+            for name in ARTIFACT_FILES:
+                path = report / name
+                if path.is_file():
+                    upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial)
+        except OSError as exc:
+            # Optuna records an artifact before writing it: one that failed may be listed but not served.
+            trial.set_user_attr("artifact_error", f"{self.target.artifact_dir}: {exc.strerror or exc}")
 
     @staticmethod
     def _completed_twin(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
@@ -204,9 +238,12 @@ class Objective:
 
     @staticmethod
     def _reuse(trial: optuna.Trial, twin: optuna.trial.FrozenTrial) -> tuple[float, ...]:
-        """Copy a twin's result instead of rebuilding (FINN estimates are deterministic)."""
+        """Copy a twin's result instead of rebuilding (FINN estimates are deterministic).
+
+        Uploads no artifacts: nothing was built, and the twin's trial already holds them.
+        """
         for key, value in twin.user_attrs.items():
-            if key not in ("retry_of", "reused_from"):
+            if key not in ("retry_of", "reused_from", "artifact_error"):
                 trial.set_user_attr(key, value)
         for key, value in twin.constraints.items():
             trial.set_constraint(key, value)

@@ -76,6 +76,15 @@ def artifact_root(url: str | None = None) -> Path:
     return Path(os.environ.get("DSE_ARTIFACTS", "studies")).resolve()
 
 
+def artifact_dir(url: str | None = None) -> Path:
+    """Optuna's artifact store of the storage (trial reports for the dashboard): ``<root>/artifacts``.
+
+    One folder per storage, not per study: the dashboard serves every study of a storage
+    from one store, and Optuna names the files by artifact id, so studies cannot collide.
+    """
+    return artifact_root(url) / "artifacts"
+
+
 def _connection_lost(exc: BaseException) -> bool:
     """True for errors that mean "the database went away", not "the request was wrong".
 
@@ -291,6 +300,17 @@ def open_storage(url: str | None = None, *, heartbeat: float | None = None) -> D
     if url.startswith("sqlite"):
         _fast_sqlite(storage)
     return storage
+
+
+def load_study(name: str, storage: str | None = None) -> optuna.Study:
+    """Load an existing study or fail with one line listing the studies there."""
+    store = open_storage(storage)
+    try:
+        return optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        known = ", ".join(names) if names else "none"
+        raise DseError(f"no study named {name!r} in {mask_url(storage_url(storage))} (studies: {known})") from None
 
 
 @contextlib.contextmanager

@@ -38,8 +38,8 @@ from dse.objective import Objective, Target, TrialFailed, directions
 from dse.samplers import make_sampler
 from dse.space import GRID_LIMIT, Space, build_space
 from dse.spacefile import SpaceFile, load_space_file
-from dse.storage import (
-    DseStorage, NoMoreTrials, artifact_root, is_sqlite, mask_url, open_storage, storage_url,
+from dse.storage import (  # noqa: F401  (load_study: the CLI's way to open an existing study)
+    DseStorage, NoMoreTrials, artifact_dir, artifact_root, is_sqlite, load_study, mask_url, open_storage, storage_url,
 )
 
 #: Bumped whenever the content of a prefix cache entry changes, so old entries are not reused.
@@ -51,17 +51,6 @@ HEARTBEAT_SECONDS = 10.0
 
 # failed trials are reported by dse itself (category, message, hint), without tracebacks
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-
-
-def load_study(name: str, storage: str | None = None) -> optuna.Study:
-    """Load an existing study or fail with one line listing the studies there."""
-    store = open_storage(storage)
-    try:
-        return optuna.load_study(study_name=name, storage=store)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(store)]
-        known = ", ".join(names) if names else "none"
-        raise DseError(f"no study named {name!r} in {mask_url(storage_url(storage))} (studies: {known})") from None
 
 
 # -- preparation ----------------------------------------------------------------------------
@@ -269,6 +258,7 @@ def _prepare_study(
         caps=dict(spec.constraints.caps),
         prefix_dir=prefix_dir,
         trial_timeout=trial_timeout,
+        artifact_dir=artifact_dir(url),
         hoisted=adapter.tail_steps(build_config) == adapter.STANDARD_TAIL
         and space.minimize_hoistable(adapter.MINIMIZE_SAFE_ATTRS, adapter.MINIMIZE_SAFE_MEM_MODES),
     )
