@@ -1,4 +1,13 @@
-"""A custom FINN build step used by the tests to make some real builds fail on purpose."""
+"""Custom FINN build steps the tests insert to make some real builds fail, crash, hang or slow down."""
+
+
+def estimate_steps_with(step: str) -> list[str]:
+    """dse's default ``estimate+bnn`` steps with ``step`` (e.g. ``"tests.finn_steps.slow"``) right after the folding."""
+    from dse.finn import adapter
+
+    steps = adapter.BNN_PRE_POST_STEPS + list(adapter.ESTIMATE_STEPS)
+    at = steps.index("step_apply_folding_config") + 1
+    return steps[:at] + [step] + steps[at:]
 
 
 def fail_if_wide(model, cfg):

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from dse import study as study_mod
 from dse.errors import DseError
+from tests.finn_steps import estimate_steps_with
 from tests.conftest import write_config
 
 DSE = str(Path(sys.executable).with_name("dse"))
@@ -85,14 +86,7 @@ def test_a_changed_space_is_refused_and_a_new_name_works(tmp_path, worker):
 
 
 def test_failing_builds_are_categorized_and_the_study_goes_on(tmp_path, worker):
-    steps = [
-        "finn.builder.custom_step_library.general.add_preproc_divide_by_255",
-        "finn.builder.custom_step_library.general.add_postproc_top1",
-        "step_qonnx_to_finn", "step_tidy_up", "step_streamline", "step_convert_to_hw",
-        "step_minimize_bit_width_initial", "step_create_dataflow_partition", "step_specialize_layers",
-        "step_target_fps_parallelization", "step_apply_folding_config", "tests.finn_steps.fail_if_wide",
-        "step_minimize_bit_width", "step_generate_estimate_reports",
-    ]
+    steps = estimate_steps_with("tests.finn_steps.fail_if_wide")
     text = GRID.replace("name: tiny-grid", "name: failing\nfinn:\n  steps: " + json.dumps(steps))
     plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
     assert not plan.target.hoisted  # a custom step in the tail: FINN's own order is kept

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from dse import study as study_mod
 from dse.errors import DseError
+from tests.finn_steps import estimate_steps_with
 from tests.conftest import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,14 +50,7 @@ layers:
 objectives: [throughput_fps, LUT]
 sampler: grid
 """
-SLOW_STEPS = [
-    "finn.builder.custom_step_library.general.add_preproc_divide_by_255",
-    "finn.builder.custom_step_library.general.add_postproc_top1",
-    "step_qonnx_to_finn", "step_tidy_up", "step_streamline", "step_convert_to_hw",
-    "step_minimize_bit_width_initial", "step_create_dataflow_partition", "step_specialize_layers",
-    "step_target_fps_parallelization", "step_apply_folding_config", "tests.finn_steps.slow",
-    "step_minimize_bit_width", "step_generate_estimate_reports",
-]
+SLOW_STEPS = estimate_steps_with("tests.finn_steps.slow")
 
 
 def grid16(name: str, slow: bool = False) -> str:
@@ -238,7 +232,7 @@ def test_ctrl_c_stops_every_worker_cleanly_and_the_same_command_resumes(tmp_path
     assert all(t.state == TrialState.COMPLETE for t in trials)
 
 
-def test_dropped_connections_are_retried_and_the_study_completes(tmp_path, pg_url, worker):
+def test_dropped_connections_are_retried_and_the_study_completes(tmp_path, pg_url, worker, env):  # env: study folders in tmp_path
     """Every connection of the test database is killed every 0.4 s while the grid runs."""
     config = write_config(tmp_path, grid16("dropped"))
     database = pg_url.rsplit("/", 1)[1]
@@ -269,7 +263,7 @@ def test_dropped_connections_are_retried_and_the_study_completes(tmp_path, pg_ur
     assert len(trials) == 16 and set(_keys(trials).values()) == {1}
 
 
-def test_a_configuration_already_complete_is_reused_not_rebuilt(tmp_path, pg_url, worker):
+def test_a_configuration_already_complete_is_reused_not_rebuilt(tmp_path, pg_url, worker, env):  # env: study folders in tmp_path
     text = grid16("dedup").replace("sampler: grid", "sampler: random\nseed: 3\nn_trials: 6")
     text = text.replace("SIMD: [16, 49]", "SIMD: [16]").replace("SIMD: [8, 16]", "SIMD: [8]").replace("PE: [2, 4]", "PE: [2]")
     plan = study_mod.prepare(write_config(tmp_path, text), storage=pg_url, worker=worker)
@@ -347,7 +341,7 @@ def test_a_finish_whose_commit_went_through_before_the_connection_died_counts_as
         store.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
-def test_a_trial_left_running_without_a_heartbeat_is_failed_requeued_and_built(tmp_path, pg_url, worker):
+def test_a_trial_left_running_without_a_heartbeat_is_failed_requeued_and_built(tmp_path, pg_url, worker, env):  # env: study folders in tmp_path
     """A worker set a queued trial RUNNING, lost the answer with its connection and moved on."""
     config = write_config(tmp_path, grid16("orphan"))
     plan = study_mod.prepare(config, storage=pg_url, worker=worker, heartbeat=1)
