@@ -304,7 +304,8 @@ class Results:
         """FINN's folding JSON of a complete trial (hand it to FINN's ``folding_config_file``)."""
         trials = {t.number: t for t in self.study.get_trials(deepcopy=False)}
         if number not in trials:
-            raise DseError(f"study {self.name!r} has no trial {number} (trials 0..{len(trials) - 1})")
+            have = f"trials 0..{len(trials) - 1}" if trials else "it has no trials yet"
+            raise DseError(f"study {self.name!r} has no trial {number} ({have})")
         trial = trials[number]
         if trial.state != TrialState.COMPLETE or "folding_config" not in trial.user_attrs:
             why = trial.user_attrs.get("error_message") or trial.state.name
