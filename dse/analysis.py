@@ -239,27 +239,30 @@ class Results:
                 ref[metric] = float(frame.loc[frame["state"] == "COMPLETE", metric].max())
         return ref
 
-    def hypervolume(self, reference: dict[str, float] | None = None, objectives: Objectives = None) -> float:
-        """Hypervolume of the feasible trials (moocore) w.r.t. ``reference`` (default: :meth:`reference`)."""
-        history = self.hypervolume_history(reference, objectives)
-        return float(history["hypervolume"].iloc[-1]) if len(history) else 0.0
-
-    def hypervolume_history(self, reference: dict[str, float] | None = None, objectives: Objectives = None) -> pd.DataFrame:
-        """Hypervolume after each finished trial, in trial-number order: columns number, hypervolume."""
+    def _hv_inputs(self, reference: dict[str, float] | None, objectives: Objectives) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+        """All trials, the feasible points (by number) and a hypervolume function for them."""
         directions = self._directions(objectives)
         ref = {**self.reference(objectives), **(reference or {})}
         frame = self.trials()
-        feasible = self._complete(frame, True, directions)
-        finished = frame[frame["state"].isin(["COMPLETE", "FAIL", "PRUNED"])].sort_values("number")
-        points = feasible.set_index("number")[list(directions)].astype(float)
-        maximise = [d == "maximize" for d in directions.values()]
+        points = self._complete(frame, True, directions).set_index("number")[list(directions)].astype(float)
         ref_point = np.array([ref[m] for m in directions], dtype=float)
-        rows, seen = [], []
-        for number in finished["number"]:
-            if number in points.index:
-                seen.append(points.loc[number].to_numpy())
-            hv = float(moocore.hypervolume(np.array(seen), ref=ref_point, maximise=maximise)) if seen else 0.0
-            rows.append({"number": int(number), "hypervolume": hv})
+        maximise = [d == "maximize" for d in directions.values()]
+
+        def hv(values: np.ndarray) -> float:
+            return float(moocore.hypervolume(values, ref=ref_point, maximise=maximise)) if len(values) else 0.0
+
+        return frame, points, hv
+
+    def hypervolume(self, reference: dict[str, float] | None = None, objectives: Objectives = None) -> float:
+        """Hypervolume of the feasible trials (moocore) w.r.t. ``reference`` (default: :meth:`reference`)."""
+        _, points, hv = self._hv_inputs(reference, objectives)
+        return hv(points.to_numpy())
+
+    def hypervolume_history(self, reference: dict[str, float] | None = None, objectives: Objectives = None) -> pd.DataFrame:
+        """Hypervolume after each finished trial, in trial-number order: columns number, hypervolume."""
+        frame, points, hv = self._hv_inputs(reference, objectives)
+        finished = frame[frame["state"].isin(["COMPLETE", "FAIL", "PRUNED"])].sort_values("number")["number"]
+        rows = [{"number": int(n), "hypervolume": hv(points[points.index <= n].to_numpy())} for n in finished]
         return pd.DataFrame(rows, columns=["number", "hypervolume"])
 
     # -- other studies, single trials
