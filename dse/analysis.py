@@ -63,13 +63,9 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def pareto_frame(study: optuna.Study) -> pd.DataFrame:
-    """The feasible non-dominated trials (``study.best_trials``), sorted by the first objective."""
-    rows = [trial_row(t) for t in study.best_trials]
-    frame = pd.DataFrame(rows, columns=["number", *METRIC_COLUMNS, "feasible", "folding"])
-    if not frame.empty:
-        first = study.user_attrs.get("objectives", ["throughput_fps"])[0]
-        frame = frame.sort_values(first, ascending=False).reset_index(drop=True)
-    return frame
+    """The feasible non-dominated trials (``study.best_trials``), best first: the CLI's columns of
+    :meth:`Results.pareto`."""
+    return Results(study).pareto()[["number", *METRIC_COLUMNS, "feasible", "folding"]]
 
 
 def status(study: optuna.Study) -> dict[str, Any]:
