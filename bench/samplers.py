@@ -89,8 +89,7 @@ def bench_model(model: str, builds: int, worker: FinnWorker, tmp: Path) -> None:
     base = study_mod.prepare(write_space(tmp, model, f"{model}-exact", "random", 1, None), storage=storage,
                              worker=worker, create=False)
     started = time.perf_counter()
-    table = frontier.tabulate(base.target, worker)
-    exact = frontier.front(table, {"LUT": 1.0}, feasible=lambda p: study_mod.point_feasible(p, base.target))
+    table, exact = study_mod.predicted_front(base.target, worker, {"LUT": 1.0})
     seconds = time.perf_counter() - started
     budget = base.target.budget["LUT"]
     reference = hypervolume([(p.throughput_fps, p.resources["LUT"]) for p in exact if p.feasible], budget)

@@ -290,8 +290,7 @@ def frontier(
     try:
         if weights is None:
             weights, _, _ = frontier_mod.settings({}, plan.target.objectives)
-        table = frontier_mod.tabulate(plan.target, plan.worker)
-        points = frontier_mod.front(table, weights, feasible=lambda p: study_mod.point_feasible(p, plan.target))
+        table, points = study_mod.predicted_front(plan.target, plan.worker, weights)
     finally:
         plan.close()
     seconds = time.perf_counter() - started
@@ -313,21 +312,23 @@ def frontier(
 
 
 def _parse_cost(text: str) -> dict[str, float]:
-    """``LUT`` or ``LUT=1,BRAM_18K=100`` -> weights."""
-    from dse.frontier import RESOURCES
+    """``LUT`` or ``LUT=1,BRAM_18K=100`` -> weights (each checked by :func:`dse.frontier.weights_of`)."""
+    from dse.frontier import RESOURCES, weights_of
 
-    if text in RESOURCES:
-        return {text: 1.0}
-    weights = {}
+    weights: dict[str, float] = {}
+    if "=" not in text:  # a bare resource name
+        found = weights_of(text)
+        if found is not None:
+            return found
     for part in text.split(","):
         name, _, value = part.partition("=")
         try:
-            weight = float(value)
+            found = weights_of({name.strip(): float(value)})
         except ValueError:
-            weight = -1.0
-        if name.strip() not in RESOURCES or weight < 0:
+            found = None
+        if found is None:
             raise DseError(f"--cost: {part!r} is not RESOURCE=WEIGHT with RESOURCE one of {', '.join(RESOURCES)} and WEIGHT >= 0")
-        weights[name.strip()] = weight
+        weights.update(found)
     return weights
 
 

@@ -302,6 +302,21 @@ def nearest(points: list[Point], target_fps: float) -> list[Point]:
 
 
 
+def weights_of(cost: Any) -> dict[str, float] | None:
+    """A cost as resource weights: ``"LUT"`` or ``{"LUT": 1, "BRAM_18K": 100}``; None if it is not one.
+
+    >>> weights_of("BRAM_18K"), weights_of({"LUT": 1, "FF": 2})
+    ({'BRAM_18K': 1.0}, None)
+    """
+    if isinstance(cost, str) and cost in RESOURCES:
+        return {cost: 1.0}
+    if isinstance(cost, dict) and cost and all(
+        r in RESOURCES and isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for r, w in cost.items()
+    ):
+        return {r: float(w) for r, w in cost.items()}
+    return None
+
+
 def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, float], str, float | None]:
     """The frontier sampler's ``sampler_options``: ``cost`` weights, ``order``, ``target_fps``.
 
@@ -314,12 +329,10 @@ def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, 
     cost = options.get("cost")
     if cost is None:
         picked = [m for m in objectives if m in RESOURCES]
-        weights = {picked[0] if picked else "LUT": 1.0}
-    elif isinstance(cost, str) and cost in RESOURCES:
-        weights = {cost: 1.0}
-    elif isinstance(cost, dict) and cost and all(r in RESOURCES and isinstance(w, (int, float)) and w >= 0 for r, w in cost.items()):
-        weights = {r: float(w) for r, w in cost.items()}
+        weights: dict[str, float] | None = {picked[0] if picked else "LUT": 1.0}
     else:
+        weights = weights_of(cost)
+    if weights is None:
         raise DseError(f"sampler_options.cost: use one of {', '.join(RESOURCES)} or weights such as {{LUT: 1, BRAM_18K: 100}}")
     order = options.get("order", "nearest" if "target_fps" in options else "spread")
     if order not in ("spread", "nearest"):

@@ -289,16 +289,26 @@ def _frontier_queue(target: Target, worker: FinnWorker, spec: Any, origin: str, 
 
     try:
         weights, order, target_fps = frontier.settings(spec.sampler_options, list(spec.objectives))
-        table = frontier.tabulate(target, worker)
+        _, points = predicted_front(target, worker, weights)
     except DseError as exc:
         raise DseError(f"{origin}: {exc}") from None
-    points = frontier.front(table, weights, feasible=lambda p: point_feasible(p, target))
     points = frontier.spread(points) if order == "spread" else frontier.nearest(points, target_fps)  # type: ignore[arg-type]
     return [
         (p.params, {"predicted_throughput_fps": p.throughput_fps,
                     **{f"predicted_{r}": v for r, v in p.resources.items()}, "predicted_feasible": p.feasible})
         for p in points[:budget]
     ]
+
+
+def predicted_front(target: Target, worker: FinnWorker, weights: dict[str, float]) -> tuple[Any, list[Any]]:
+    """The exact front of a prepared space (``dse.frontier``), each point marked feasible or not.
+
+    Returns the estimate table (for :func:`dse.frontier.predict` and the space size) and the points.
+    """
+    from dse import frontier
+
+    table = frontier.tabulate(target, worker)
+    return table, frontier.front(table, weights, feasible=lambda p: point_feasible(p, target))
 
 
 def point_feasible(point: Any, target: Target) -> bool:

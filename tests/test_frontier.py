@@ -116,7 +116,7 @@ def test_predicted_front_equals_the_brute_force_front_of_real_builds(tmp_path, w
     study_mod.run(plan)  # every valid point, built by FINN
     trials = plan.study.get_trials()
     assert len(trials) == size and all(t.state == TrialState.COMPLETE for t in trials)
-    table = frontier.tabulate(plan.target, worker)
+    table, front = study_mod.predicted_front(plan.target, worker, {"LUT": 1.0})
     assert table.size == size
     for t in trials:  # FINN's report of every configuration is predicted exactly
         predicted = frontier.predict(table, t.params)
@@ -124,7 +124,6 @@ def test_predicted_front_equals_the_brute_force_front_of_real_builds(tmp_path, w
         assert predicted.throughput_fps == pytest.approx(t.user_attrs["throughput_fps"], rel=1e-12)
         for r in ("LUT", "BRAM_18K", "URAM", "DSP"):
             assert predicted.resources[r] == pytest.approx(t.user_attrs[r], rel=1e-12, abs=1e-9), (t.number, r)
-    front = frontier.front(table, {"LUT": 1.0}, feasible=lambda p: study_mod.point_feasible(p, plan.target))
     assert all(p.feasible for p in front)  # TFC fits the Pynq-Z1 everywhere: best_trials sees all of them
     assert [(p.max_cycles, p.resources["LUT"]) for p in reversed(front)][::-1] == sorted(
         [(p.max_cycles, p.resources["LUT"]) for p in front]
