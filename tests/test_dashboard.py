@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,16 +26,11 @@ from optuna.artifacts import get_all_artifact_meta
 from dse.objective import ARTIFACT_FILES, Objective, Target
 from dse.storage import artifact_dir
 from tests.conftest import ROOT
+from tests.test_compose import _free_port
 
 DSE = str(Path(sys.executable).with_name("dse"))
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = ROOT / "test-artifacts" / "dashboard-study.png"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str) -> bytes:
