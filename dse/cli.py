@@ -291,6 +291,8 @@ def frontier(
         if weights is None:
             weights, _, _ = frontier_mod.settings({}, plan.target.objectives)
         table, points = study_mod.predicted_front(plan.target, plan.worker, weights)
+    except DseError as exc:
+        raise DseError(f"{config}: {exc}") from None
     finally:
         plan.close()
     seconds = time.perf_counter() - started

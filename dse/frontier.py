@@ -167,10 +167,13 @@ def tabulate(target: Any, worker: Any) -> Table:
     """Estimate every unit option with FINN's node estimators (one call into the FINN worker)."""
     space: Space = target.space
     groups = units_of(space)
+    from dse.finn import adapter
+
     if not target.hoisted:
-        raise DseError("frontier: this space's builds run FINN's bit-width minimization after the folding "
-                       "(custom steps, target_fps or a mem_mode it reads), so node estimates are not final "
-                       "before the build; use FINN's standard steps and PE/SIMD/ram_style/resType knobs")
+        raise DseError(f"frontier: node estimates are final only after the build, because {target.hoist_blocker}")
+    if not adapter.estimate_only_tail(target.build_config):
+        raise DseError("frontier: finn.steps: only report steps may follow step_minimize_bit_width "
+                       "(other steps could change the estimates)")
     units = []
     for knobs in groups:
         options = _options(knobs)

@@ -1,12 +1,18 @@
-"""Offline model zoo: the BNN-PYNQ networks from ``brevitas_examples`` with random weights.
+"""Offline model zoo: the BNN-PYNQ networks from ``brevitas_examples`` and the tiny
+networks of :mod:`dse.nets`, with random weights.
 
 Random weights are enough to explore resources and throughput: FINN's estimates depend on
 layer shapes and bit widths, not on weight values. Nothing is ever downloaded.
 
+The :mod:`dse.nets` entries carry the FINN flow they are built with (``ZooModel.flow``, also
+in :data:`FLOWS`): finn-plus's benchmark flow for the real network they stand for, cut after
+``step_generate_estimate_reports``.
+
 Example::
 
-    from dse.models import export_model
+    from dse.models import FLOWS, export_model
     export_model("tfc-w1a1", "studies/models/tfc-w1a1.onnx")
+    config = FLOWS["resnet-tiny"].build_config()  # a finn_build_config dict
 """
 
 from __future__ import annotations
@@ -15,18 +21,86 @@ import hashlib
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dse.errors import DseError
 
 
+#: FPGA part of each board a flow suggests (as ``finn.util.basic.part_map``).
+BOARD_PARTS: dict[str, str] = {
+    "Pynq-Z1": "xc7z020clg400-1",
+    "ZCU102": "xczu9eg-ffvb1156-2-e",
+    "ZCU104": "xczu7ev-ffvc1156-2-e",
+}
+
+_LIB = "finn.builder.custom_step_library."
+#: finn-plus's default estimate flow (``estimate_only_dataflow_steps``).
+_DEFAULT_ESTIMATE_STEPS = (
+    "step_qonnx_to_finn",
+    "step_tidy_up",
+    "step_streamline",
+    "step_convert_to_hw",
+    "step_minimize_bit_width_initial",
+    "step_create_dataflow_partition",
+    "step_specialize_layers",
+    "step_target_fps_parallelization",
+    "step_apply_folding_config",
+    "step_minimize_bit_width",
+    "step_generate_estimate_reports",
+)
+
+
+@dataclass(frozen=True)
+class FinnFlow:
+    """The FINN settings a zoo network is built with: a finn-plus flow cut after the estimates.
+
+    ``source`` names the finn-plus flow (``finn/benchmarking/dut/*.yml``) whose step strings
+    ``steps`` repeats, with the steps that flow's pre-converted model file needed prepended.
+    """
+
+    source: str
+    steps: tuple[str, ...]
+    standalone_thresholds: bool
+    board: str
+    #: further ``DataflowBuildConfig`` keys the flow sets (e.g. cybsec's ``mvau_wwidth_max``)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fpga_part(self) -> str:
+        """The FPGA part of :attr:`board`."""
+        return BOARD_PARTS[self.board]
+
+    def build_config(self, synth_clk_period_ns: float = 10.0, **overrides: Any) -> dict[str, Any]:
+        """A ``finn_build_config`` dict for an estimate build with this flow."""
+        config: dict[str, Any] = {
+            "synth_clk_period_ns": synth_clk_period_ns,
+            "fpga_part": self.fpga_part,
+            "generate_outputs": ["estimate_reports"],
+            "steps": list(self.steps),
+            "standalone_thresholds": self.standalone_thresholds,
+            **self.options,
+        }
+        config.update(overrides)
+        return config
+
+
 @dataclass(frozen=True)
 class ZooModel:
-    """One network of the zoo: its brevitas config name and its input shape."""
+    """One network of the zoo: its brevitas config name and its input shape.
+
+    ``brevitas_name`` is a ``brevitas_examples.bnn_pynq`` config when ``source`` is
+    ``"bnn_pynq"``, a key of :data:`dse.nets.NETS` when it is ``"dse.nets"``.
+    """
 
     brevitas_name: str
     input_shape: tuple[int, ...]
+    source: str = "bnn_pynq"
+    #: QONNX datatype annotated on the graph input when the network has no input quantizer
+    #: (its input is integer data, e.g. ``"UINT8"`` pixels)
+    input_datatype: str | None = None
+    flow: FinnFlow | None = None
 
 
 ZOO: dict[str, ZooModel] = {
@@ -41,7 +115,102 @@ ZOO: dict[str, ZooModel] = {
     "cnv-w1a1": ZooModel("cnv_1w1a", (1, 3, 32, 32)),
     "cnv-w1a2": ZooModel("cnv_1w2a", (1, 3, 32, 32)),
     "cnv-w2a2": ZooModel("cnv_2w2a", (1, 3, 32, 32)),
+    "mobilenet-tiny": ZooModel(
+        "MobileNetTiny", (1, 3, 16, 16), "dse.nets", "UINT8",
+        FinnFlow(
+            "finn/benchmarking/dut/mobilenetv1.yml",
+            # the yml's model file is already FINN-ONNX with pre/post-processing and tidied
+            # ("_pre_post_tidy"): its steps start at the custom streamlining
+            (
+                f"{_LIB}general.add_postproc_top1",
+                "step_qonnx_to_finn",
+                "step_tidy_up",
+                f"{_LIB}mobilenet.step_mobilenet_streamline",
+                f"{_LIB}mobilenet.step_mobilenet_lower_convs",
+                f"{_LIB}mobilenet.step_mobilenet_convert_to_hw_layers_separate_th",
+                "step_minimize_bit_width_initial",
+                "step_create_dataflow_partition",
+                "step_specialize_layers",
+                # no step_target_fps_parallelization in this flow: target_fps has no effect
+                "step_apply_folding_config",
+                "step_minimize_bit_width",
+                "step_generate_estimate_reports",
+            ),
+            standalone_thresholds=False,
+            board="ZCU102",
+        ),
+    ),
+    "resnet-tiny": ZooModel(
+        "ResNetTiny", (1, 3, 8, 8), "dse.nets", "UINT8",
+        FinnFlow(
+            "finn/benchmarking/dut/resnet18.yml",
+            (
+                "step_qonnx_to_finn",
+                "step_tidy_up",
+                f"{_LIB}resnet.step_resnet_tidy",
+                f"{_LIB}resnet.step_resnet_streamline",
+                "step_convert_to_hw",
+                f"{_LIB}resnet.step_resnet_convert_to_hw",
+                "step_minimize_bit_width_initial",
+                "step_create_dataflow_partition",
+                "step_specialize_layers",
+                "step_target_fps_parallelization",
+                "step_apply_folding_config",
+                "step_minimize_bit_width",
+                "step_generate_estimate_reports",
+            ),
+            standalone_thresholds=True,
+            board="ZCU104",
+        ),
+    ),
+    "conv1d-tiny": ZooModel(
+        "Conv1dTiny", (1, 2, 64), "dse.nets", None,
+        FinnFlow(
+            "finn/benchmarking/dut/vgg10.yml",
+            # the yml's model file is already FINN-ONNX with a TopK ("_tidy")
+            (
+                f"{_LIB}general.add_postproc_top1",
+                "step_qonnx_to_finn",
+                "step_tidy_up",
+                f"{_LIB}conv1d.step_pre_streamline",
+                "step_streamline",
+                "step_convert_to_hw",
+                f"{_LIB}conv1d.step_convert_final_layers",
+                "step_minimize_bit_width_initial",
+                "step_create_dataflow_partition",
+                "step_specialize_layers",
+                "step_target_fps_parallelization",
+                "step_apply_folding_config",
+                "step_minimize_bit_width",
+                "step_generate_estimate_reports",
+            ),
+            standalone_thresholds=True,
+            board="ZCU104",
+        ),
+    ),
+    "mlp-float": ZooModel(
+        "mlp_float", (1, 64), "dse.nets", None,
+        FinnFlow(
+            "finn/benchmarking/dut/kws.yml",
+            (f"{_LIB}general.add_postproc_top1", *_DEFAULT_ESTIMATE_STEPS),
+            standalone_thresholds=False,
+            board="Pynq-Z1",
+        ),
+    ),
+    "mlp-rtl": ZooModel(
+        "mlp_rtl", (1, 64), "dse.nets", "INT8",
+        FinnFlow(
+            "finn/benchmarking/dut/cybsec.yml",
+            _DEFAULT_ESTIMATE_STEPS,
+            standalone_thresholds=True,
+            board="ZCU104",
+            options={"mvau_wwidth_max": 80},
+        ),
+    ),
 }
+
+#: The FINN flow of each zoo network that has one.
+FLOWS: dict[str, FinnFlow] = {name: entry.flow for name, entry in ZOO.items() if entry.flow is not None}
 
 #: Where exported zoo models are cached, relative to the working directory.
 DEFAULT_MODEL_DIR = Path("studies") / "models"
@@ -67,13 +236,11 @@ def export_model(name: str, path: str | Path, seed: int = 0) -> Path:
 def _export(entry: ZooModel, path: Path, seed: int) -> None:
     import torch
     from brevitas.export import export_qonnx
-    from brevitas_examples.bnn_pynq.models import model_with_cfg
     from qonnx.util.cleanup import cleanup
 
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    # pretrained=False: the default downloads weights, which is neither possible nor needed.
-    model, _ = model_with_cfg(entry.brevitas_name, pretrained=False)
+    model = _build(entry)
     model.eval()
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
     os.close(fd)
@@ -82,10 +249,35 @@ def _export(entry: ZooModel, path: Path, seed: int) -> None:
         # which gives FINN slightly different graphs.
         export_qonnx(model, torch.randn(entry.input_shape), tmp, opset_version=13, dynamo=False)
         cleanup(tmp, out_file=tmp)
+        if entry.input_datatype is not None:
+            _annotate_input(tmp, entry.input_datatype)
         os.replace(tmp, path)  # atomic: a reader never sees a half-written model
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _build(entry: ZooModel) -> Any:
+    """A fresh torch module for ``entry`` (random weights from torch's current seed)."""
+    if entry.source == "dse.nets":
+        from dse.nets import NETS
+
+        return NETS[entry.brevitas_name]()
+    from brevitas_examples.bnn_pynq.models import model_with_cfg
+
+    # pretrained=False: the default downloads weights, which is neither possible nor needed.
+    model, _ = model_with_cfg(entry.brevitas_name, pretrained=False)
+    return model
+
+
+def _annotate_input(path: str, datatype: str) -> None:
+    """Annotate the graph input of the QONNX file at ``path`` with a QONNX datatype."""
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = ModelWrapper(path)
+    model.set_tensor_datatype(model.graph.input[0].name, DataType[datatype])
+    model.save(path)
 
 
 def resolve_model(spec: str, model_dir: Path = DEFAULT_MODEL_DIR) -> Path:

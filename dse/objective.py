@@ -109,8 +109,10 @@ class Target:
     prefix_dir: Path | None = None
     #: seconds a build may take before it is stopped and its trial failed (None: no limit)
     trial_timeout: float | None = None
-    #: FINN's bit-width minimization runs once in the prefix (see ``Space.minimize_hoistable``)
+    #: FINN's bit-width minimization runs once in the prefix (see ``adapter.minimize_hoistable``)
     hoisted: bool = False
+    #: why it cannot (one line naming the setting), when it cannot
+    hoist_blocker: str | None = None
     #: Optuna artifact store folder (see ``dse.storage.artifact_dir``); None uploads nothing
     artifact_dir: Path | None = None
 

@@ -1,17 +1,21 @@
 """FINN-aware search space: only valid foldings exist in it.
 
 :func:`build_space` turns the design-space file plus FINN's description of the specialized
-graph (:func:`dse.finn.graph.describe_nodes`) into :class:`Knob` s. A knob is one Optuna
-parameter; each of its options assigns FINN node attributes, so coupled nodes move together:
+graph (:func:`dse.finn.graph.describe_nodes`) into :class:`Knob` s. What each op can fold and
+which values FINN accepts come from the op model (:mod:`dse.finn.ops`); this module only
+combines them. A knob is one Optuna parameter; each of its options assigns FINN node
+attributes, so coupled nodes move together:
 
-* MVAU ``PE`` divides ``MH``, ``SIMD`` divides ``MW``, and ``PE*SIMD*weight_bits`` stays within
-  FINN's weight-stream limit (8191 bits); ``PE`` is suggested after ``SIMD`` with its range cut
-  to the values that fit.
+* PE/SIMD values are the ones FINN's SetFolding would try (divisors of the folded dimension)
+  that FINN's node code accepts; on HLS nodes ``PE*SIMD*bits`` of the weight (or window)
+  stream stays within FINN's 8191-bit limit, with ``PE`` suggested after ``SIMD`` and its
+  range cut to the values that fit. RTL nodes have no such limit.
 * A sliding-window generator (SWG) feeding an MVAU has no knob of its own: the MVAU's SIMD
   option sets it, so stream widths match (SIMD dividing the channels, or the full window with
-  ``parallel_window=1``). A depthwise SWG follows the PE of the Pool/VVAU it feeds.
-* PE/SIMD of other ops divide their channel count; ``resType=dsp`` is never offered for
-  binary weights; ``ram_style=ultra`` only on devices with URAM.
+  ``parallel_window=1``). A depthwise SWG follows the PE of the Pool/VVAU it feeds, and a
+  VVAU's SIMD > 1 puts it in ``parallel_window`` mode (as FINN's SetFolding does).
+* Categorical knobs (``ram_style``, ``resType``, ``mem_mode``) offer only what FINN builds on
+  that node and device; a refused value is one line with FINN's reason.
 
 PE/SIMD knobs are ordinal: the parameter ``<node>.<attr>_idx`` is an index into the sorted
 valid values (samplers learn that larger means more parallel). Categorical knobs are named
@@ -26,22 +30,16 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from dse.errors import DseError
+from dse.finn import ops
+from dse.finn.ops import DeviceFacts, divisors  # noqa: F401  (divisors: part of this module's API)
 from dse.spacefile import DesignSpaceFile, FoldSpec, Range
 
-#: FINN's MAX_ALLOWED_AP_INT_W: widest weight stream an MVAU may have (bits).
-WEIGHT_STREAM_LIMIT = 8191
-#: Memory modes offered (external ones need a different build flow).
-MEM_MODES = ("internal_decoupled", "internal_embedded")
+#: FINN's MAX_ALLOWED_AP_INT_W: widest stream an HLS node may have (bits).
+WEIGHT_STREAM_LIMIT = ops.HLS_STREAM_LIMIT
 #: Above this many points an exhaustive grid is refused.
 GRID_LIMIT = 100_000
 
 Assign = dict[str, dict[str, Any]]
-
-
-def divisors(n: int) -> list[int]:
-    """Sorted divisors of ``n``: ``divisors(12) == [1, 2, 3, 4, 6, 12]``."""
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
 
 
 @dataclass
@@ -166,12 +164,18 @@ class Space:
                     out.setdefault(attr, set()).add(value)
         return out
 
-    def minimize_hoistable(self, safe_attrs: set[str], safe_mem_modes: set[str]) -> bool:
-        """True when no folding of this space touches what FINN's bit-width minimization reads."""
+    def hoist_blocker(self, safe_attrs: set[str], safe_mem_modes: set[str]) -> str | None:
+        """Why FINN's bit-width minimization cannot run before this space's foldings, or None."""
         if self.target_fps is not None:
-            return False  # SetFolding reads the weight bit widths: minimization must come after
+            return "target_fps: FINN's SetFolding reads the weight bit widths, so the minimization must follow it"
         attrs = self.attributes()
-        return set(attrs) <= safe_attrs and attrs.get("mem_mode", set()) <= safe_mem_modes
+        unsafe = sorted(set(attrs) - safe_attrs)
+        if unsafe:
+            return f"the space sets {', '.join(unsafe)}, which FINN's bit-width minimization reads"
+        modes = sorted(attrs.get("mem_mode", set()) - safe_mem_modes)
+        if modes:
+            return f"mem_mode {', '.join(modes)} changes what FINN's bit-width minimization does"
+        return None
 
     def describe(self) -> list[dict[str, Any]]:
         """JSON-able summary (stored on the study): each knob with its values."""
@@ -179,10 +183,6 @@ class Space:
 
 
 # -- compilation ------------------------------------------------------------------------
-
-
-def _op_matches(op_type: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(op_type, pattern) or fnmatch.fnmatchcase(op_type, pattern + "_*")
 
 
 def _select(spec: FoldSpec, valid: list[int], where: str, node: str, attr: str) -> list[int]:
@@ -204,13 +204,25 @@ def _fmt(values: list[Any]) -> str:
     return text + (", ..." if len(values) > 12 else "")
 
 
+def check_rules(spec: DesignSpaceFile, origin: str, device: DeviceFacts) -> None:
+    """What can be refused before any FINN work: unknown op types, URAM on a device without it."""
+    for i, rule in enumerate(spec.layers or []):
+        pattern = rule.match.op_type
+        if pattern is not None and not ops.known_pattern(pattern):
+            raise DseError(f"{origin}: layers[{i}].match.op_type: no FINN op with folding knobs matches "
+                           f"{pattern!r} (known: {', '.join(ops.FAMILIES)})")
+        if rule.ram_style and "ultra" in rule.ram_style and not device.has_uram:
+            raise DseError(f"{origin}: layers[{i}].ram_style: 'ultra' needs URAM, and {device.part} has none")
+
+
 def build_space(
     spec: DesignSpaceFile,
     nodes: list[dict[str, Any]],
     origin: str,
-    has_uram: bool,
+    device: DeviceFacts,
 ) -> Space:
     """Compile the design-space ``spec`` on the FINN graph ``nodes``; errors name ``origin``."""
+    check_rules(spec, origin, device)
     by_name = {n["name"]: n for n in nodes}
     rules = spec.layers
     if rules is None:  # default: fold every node FINN lets us fold
@@ -224,17 +236,17 @@ def build_space(
         where = f"{origin}: layers[{i}]"
         matched = [
             n for n in nodes
-            if (rule.match.op_type is None or _op_matches(n["op_type"], rule.match.op_type))
+            if (rule.match.op_type is None or _op_matches(n, rule.match.op_type))
             and (rule.match.name is None or fnmatch.fnmatchcase(n["name"], rule.match.name))
         ]
         if not matched:
             raise DseError(f"{where}.match: selects no node (nodes: {_fmt([n['name'] for n in nodes])})")
-        for attr in ("PE", "SIMD", "ram_style", "resType", "mem_mode"):
+        for attr in (*ops.FOLD_ATTRS, *ops.CHOICE_ATTRS):
             value = getattr(rule, attr)
             if value is None:
                 continue
             takers = [n for n in matched if _has_attr(n, attr, by_name)]
-            if not takers and not (rule.match.op_type == "*" and attr in ("PE", "SIMD")):
+            if not takers and not (rule.match.op_type == "*" and attr in ops.FOLD_ATTRS):
                 raise DseError(f"{where}.{attr}: none of the selected nodes has a free {attr} knob")
             for n in takers:
                 decided[(n["name"], attr)] = (value, f"{where}.{attr}")
@@ -252,54 +264,54 @@ def build_space(
         return knob
 
     for n in nodes:
-        name, kind = n["name"], n["kind"]
-        pe_spec = decided.get((name, "PE"))
-        simd_spec = decided.get((name, "SIMD"))
-        if kind == "mvau":
-            simd_valid, simd_opts = _mvau_simd_options(n, by_name)
-            pe_valid = divisors(n["MH"])
-            simd_vals = _select(simd_spec[0], simd_valid, simd_spec[1], name, "SIMD") if simd_spec else None
-            pe_vals = _select(pe_spec[0], pe_valid, pe_spec[1], name, "PE") if pe_spec else None
-            budget = WEIGHT_STREAM_LIMIT // n["weight_bits"]
-            simd_knob = None
-            if simd_vals:
-                # SIMD values that leave room for at least the smallest PE
-                min_pe = pe_vals[0] if pe_vals else 1
-                simd_vals = [s for s in simd_vals if s * min_pe <= budget]
-                if not simd_vals:
-                    raise DseError(f"{(simd_spec or pe_spec)[1]}: no SIMD of {name} fits FINN's {WEIGHT_STREAM_LIMIT}-bit weight stream")
-                simd_knob = add(name, "SIMD", simd_vals, [simd_opts[s] for s in simd_vals], True)
-            if pe_vals:
-                simd_fixed = simd_vals[0] if simd_vals and simd_knob is None else 1
-                pe_vals = [p for p in pe_vals if p * simd_fixed <= budget] if simd_knob is None else pe_vals
-                if not pe_vals:
-                    raise DseError(f"{pe_spec[1]}: no PE of {name} fits FINN's {WEIGHT_STREAM_LIMIT}-bit weight stream")
-                pair = {"pair": simd_knob.param, "pair_budget": budget} if simd_knob else {}
-                add(name, "PE", pe_vals, [{name: {"PE": p}} for p in pe_vals], True, **pair)
-        elif kind in ("pool", "vvau") and pe_spec:
-            valid = divisors(n["Channels"])
-            vals = _select(pe_spec[0], valid, pe_spec[1], name, "PE")
-            swg = _dw_swg(n, by_name)
-            opts = [{name: {"PE": p}, **({swg: {"SIMD": p, "parallel_window": 0}} if swg else {})} for p in vals]
-            add(name, "PE", vals, opts, True)
-        elif kind == "pe" and pe_spec:
-            vals = _select(pe_spec[0], divisors(n["pe_max"]), pe_spec[1], name, "PE")
-            add(name, "PE", vals, [{name: {"PE": p}} for p in vals], True)
-        elif kind in ("simd", "swg") and simd_spec and _has_attr(n, "SIMD", by_name):
-            limit = n["simd_max"] if kind == "simd" else n["IFMChannels"]
-            vals = _select(simd_spec[0], divisors(limit), simd_spec[1], name, "SIMD")
-            extra = {"parallel_window": 0} if kind == "swg" else {}
-            add(name, "SIMD", vals, [{name: {"SIMD": s, **extra}} for s in vals], True)
-        for attr in ("ram_style", "resType", "mem_mode"):
+        model = ops.model_of(n["op_type"])
+        if model is None:
+            continue
+        name = n["name"]
+        swg = _coupled_swg(n, model, by_name)
+        chosen: dict[str, list[int]] = {}
+        for attr in model.folds:
+            if not _has_attr(n, attr, by_name) or (name, attr) not in decided:
+                continue
+            spec_value, where = decided[(name, attr)]
+            valid = _fold_values(n, model, attr, swg)
+            chosen[attr] = _select(spec_value, sorted(valid), where, name, attr)
+        simd_knob = None
+        budget = ops.HLS_STREAM_LIMIT // n["pair_bits"] if n.get("pair_bits") else None
+        for attr in model.folds:
+            if attr not in chosen:
+                continue
+            values, where = chosen[attr], decided[(name, attr)][1]
+            pair: dict[str, Any] = {}
+            if attr == "SIMD" and budget is not None:
+                values = [s for s in values if s * min(chosen.get("PE", [1])) <= budget]
+                if not values:
+                    raise DseError(f"{where}: no SIMD of {name} fits FINN's {ops.HLS_STREAM_LIMIT}-bit HLS stream limit")
+            if attr == "PE" and budget is not None:
+                if simd_knob is None:
+                    simd_now = chosen["SIMD"][0] if "SIMD" in chosen else int(n["attrs"].get("SIMD") or 1)
+                    values = [p for p in values if p * simd_now <= budget]
+                    if not values:
+                        raise DseError(f"{where}: no PE of {name} fits FINN's {ops.HLS_STREAM_LIMIT}-bit HLS stream limit")
+                else:
+                    pair = {"pair": simd_knob.param, "pair_budget": budget}
+            options = [_fold_option(n, model, attr, v, swg, chosen) for v in values]
+            knob = add(name, attr, values, options, True, **pair)
+            if attr == "SIMD":
+                simd_knob = knob
+        offered_modes = decided.get((name, "mem_mode"), (None,))[0]
+        for attr in ops.CHOICE_ATTRS:
             choice = decided.get((name, attr))
             if choice is None:
                 continue
-            allowed = _categorical_allowed(n, attr, has_uram)
+            allowed, refused = model.choice_values({**n, "mem_modes_offered": offered_modes}, attr, device)
             for value in choice[0]:
+                if value in refused:
+                    raise DseError(f"{choice[1]}: {value!r} is not built by FINN for {name}: {refused[value]}")
                 if value not in allowed:
                     raise DseError(f"{choice[1]}: {value!r} is not allowed for {name} (allowed: {', '.join(allowed)})")
             vals = list(dict.fromkeys(choice[0]))
-            add(name, attr, vals, [{name: {attr: v}} for v in vals], False)
+            add(name, attr, vals, [{name: model.assign(attr, v, device)} for v in vals], False)
 
     target = None
     wwidth = None
@@ -309,49 +321,89 @@ def build_space(
     return Space(knobs=knobs, fixed=fixed, target_fps=target, wwidth_choices=wwidth)
 
 
+def _op_matches(n: dict[str, Any], pattern: str) -> bool:
+    names = [n["op_type"]] + ([n["family"]] if n.get("family") else [])
+    return any(fnmatch.fnmatchcase(x, pattern) or fnmatch.fnmatchcase(x, pattern + "_*") for x in names)
+
+
+def _coupled_swg(n: dict[str, Any], model: ops.OpModel, by_name: dict[str, Any]) -> dict[str, Any] | None:
+    """The sliding-window generator feeding ``n`` that follows it, if any."""
+    if model.swg is None or not n["producer"]:
+        return None
+    producer = by_name.get(n["producer"])
+    producer_model = ops.model_of(producer["op_type"]) if producer else None
+    if producer_model is None or not producer_model.driven_by_consumer:
+        return None
+    if producer["depthwise"] != (model.swg == "depthwise"):
+        return None
+    return producer
+
+
+def _driven(n: dict[str, Any], by_name: dict[str, Any]) -> bool:
+    """A generator whose consumer sets its folding (it has no knob of its own)."""
+    model = ops.model_of(n["op_type"])
+    if model is None or not model.driven_by_consumer:
+        return False
+    for c in n["consumers"]:
+        consumer = by_name.get(c)
+        cmodel = ops.model_of(consumer["op_type"]) if consumer else None
+        if cmodel is not None and _coupled_swg(consumer, cmodel, by_name) is n:
+            return True
+    return False
+
+
 def _has_attr(n: dict[str, Any], attr: str, by_name: dict[str, Any]) -> bool:
-    kind = n["kind"]
-    if attr in ("ram_style", "resType", "mem_mode"):
-        return attr in n["categorical"]
-    if attr == "PE":
-        return kind in ("mvau", "pool", "vvau", "pe")
-    # SIMD: an SWG's SIMD follows the node it feeds when that node is an MVAU/Pool/VVAU
-    if kind == "swg":
-        return not any(by_name[c]["kind"] in ("mvau", "pool", "vvau") for c in n["consumers"] if c in by_name)
-    return kind in ("mvau", "simd")
+    model = ops.model_of(n["op_type"])
+    if model is None:
+        return False
+    if attr in ops.CHOICE_ATTRS:
+        return attr in model.choices and attr in n["choices"]
+    return attr in model.folds and attr in n["folds"] and not _driven(n, by_name)
 
 
-def _mvau_simd_options(n: dict[str, Any], by_name: dict[str, Any]) -> tuple[list[int], dict[int, Assign]]:
-    """Valid SIMD values of an MVAU and what each sets (including a coupled SWG producer)."""
-    name, mw = n["name"], n["MW"]
-    producer = by_name.get(n["producer"]) if n["producer"] else None
-    if producer is None or producer["kind"] != "swg" or producer["depthwise"]:
-        return divisors(mw), {s: {name: {"SIMD": s}} for s in divisors(mw)}
-    channels = producer["IFMChannels"]
-    options: dict[int, Assign] = {
-        s: {name: {"SIMD": s}, producer["name"]: {"SIMD": s, "parallel_window": 0}}
-        for s in divisors(channels)
-        if mw % s == 0
-    }
-    if producer["kernel"] > 1 and mw == producer["kernel"] * channels:
-        # the whole window per cycle: SWG streams SIMD=C channels of all K*K pixels at once
-        options[mw] = {name: {"SIMD": mw}, producer["name"]: {"SIMD": channels, "parallel_window": 1}}
-    return sorted(options), options
+def _fold_values(n: dict[str, Any], model: ops.OpModel, attr: str, swg: dict[str, Any] | None) -> list[int]:
+    """Valid values of a folding knob, with what a coupled generator accepts."""
+    values = list(n["folds"][attr])
+    if swg is not None and model.swg == "dense" and attr == "SIMD":
+        # the generator streams SIMD of its channels (SIMD | IFMChannels), or the whole
+        # window with parallel_window=1 (SIMD = MW = K*C); rtl/convolutioninputgenerator_rtl.py
+        # select_impl_style
+        channels = swg["IFMChannels"]
+        window = n["folds"][attr] and max(n["folds"][attr])
+        values = [s for s in values if channels % s == 0]
+        if swg["kernel"] > 1 and window == swg["kernel"] * channels and window in n["folds"][attr]:
+            values.append(window)
+    if swg is not None and model.swg == "depthwise" and attr == "PE":
+        values = [p for p in values if swg["IFMChannels"] % p == 0]
+    return sorted(set(values))
 
 
-def _dw_swg(n: dict[str, Any], by_name: dict[str, Any]) -> str | None:
-    producer = by_name.get(n["producer"]) if n["producer"] else None
-    if producer is not None and producer["kind"] == "swg" and producer["depthwise"]:
-        return producer["name"]
-    return None
+def _fold_option(
+    n: dict[str, Any], model: ops.OpModel, attr: str, value: int, swg: dict[str, Any] | None, chosen: dict[str, list[int]]
+) -> Assign:
+    """The node attributes one folding value sets (on the node and its coupled generator)."""
+    name = n["name"]
+    option: Assign = {name: {attr: value}}
+    if swg is None:
+        if model.driven_by_consumer:
+            option[name]["parallel_window"] = 0
+        return option
+    if model.swg == "dense" and attr == "SIMD":
+        channels = swg["IFMChannels"]
+        if channels % value == 0:
+            option[swg["name"]] = {"SIMD": value, "parallel_window": 0}
+        else:  # the whole window per cycle
+            option[swg["name"]] = {"SIMD": channels, "parallel_window": 1}
+    elif model.swg == "depthwise" and attr == "PE":
+        # set_folding.py: the depthwise generator's SIMD equals the PE of the VVAU/Pool it feeds
+        option[swg["name"]] = {"SIMD": value}
+        if "SIMD" not in chosen:
+            simd = int(n["attrs"].get("SIMD") or 1) if "SIMD" in model.folds else 1
+            option[swg["name"]]["parallel_window"] = int(simd > 1)
+    elif model.swg == "depthwise" and attr == "SIMD":
+        # set_folding.py: a VVAU with SIMD > 1 reads whole windows: parallel_window=1 (the
+        # generator allows SIMD < IFMChannels in depthwise parallel mode)
+        option[swg["name"]] = {"parallel_window": int(value > 1)}
+    return option
 
 
-def _categorical_allowed(n: dict[str, Any], attr: str, has_uram: bool) -> list[str]:
-    allowed = list(n["categorical"].get(attr, []))
-    if attr == "resType" and n.get("binary_weights"):
-        allowed = [v for v in allowed if v == "lut"]  # DSP estimates of XNOR layers are absurd
-    if attr == "ram_style" and not has_uram:
-        allowed = [v for v in allowed if v != "ultra"]  # FINN would still estimate URAM
-    if attr == "mem_mode":
-        allowed = [v for v in allowed if v in MEM_MODES]
-    return allowed

@@ -101,6 +101,19 @@ class FinnKnobs(_Strict):
     standalone_thresholds: bool = False
     minimize_bit_width: bool = True
     mvau_wwidth_max: int = Field(default=36, ge=1)
+    #: FINN's per-layer HLS/RTL choice before specialization: a JSON file (as in finn-plus's
+    #: benchmark flows; relative to the design-space file) or the same mapping inline
+    specialize_layers_config_file: str | None = Field(default=None, min_length=1)
+    specialize_layers_config: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_specialize(self) -> "FinnKnobs":
+        if self.specialize_layers_config_file is not None and self.specialize_layers_config is not None:
+            raise ValueError("give specialize_layers_config_file (a path) or specialize_layers_config (inline), not both")
+        for name, attrs in (self.specialize_layers_config or {}).items():
+            if name != "Defaults" and not isinstance(attrs, dict):
+                raise ValueError(f"specialize_layers_config.{name}: expected a mapping such as {{preferred_impl_style: rtl}}")
+        return self
 
     @field_validator("steps")
     @classmethod

@@ -36,7 +36,7 @@ from dse.finn.worker import FinnWorker, WorkerCrashed
 from dse.models import resolve_model, sha256_of
 from dse.objective import Objective, Target, TrialFailed, directions
 from dse.samplers import make_sampler
-from dse.space import GRID_LIMIT, Space, build_space
+from dse.space import GRID_LIMIT, Space, build_space, check_rules
 from dse.spacefile import SpaceFile, load_space_file
 from dse.storage import (  # noqa: F401  (load_study: the CLI's way to open an existing study)
     DseStorage, NoMoreTrials, artifact_dir, artifact_root, is_sqlite, load_study, mask_url, open_storage, storage_url,
@@ -141,7 +141,17 @@ def prepare(
     from dse.finn.devices import resolve_device
 
     device = resolve_device(spec.device, spec.budget, where=f"{origin}: device")
-    study_dir = artifact_root(url) / _safe_name(name)
+    steps = _steps(spec.finn.steps)
+    vivado = adapter.vivado_step(steps)
+    if vivado is not None:
+        raise DseError(f"{origin}: finn.steps: {vivado} needs Vivado/Vitis and XILINX_VIVADO is not set; "
+                       f"for FINN's estimate mode end the steps at step_generate_estimate_reports")
+    if adapter.PREFIX_LAST_STEP not in steps:
+        raise DseError(f"{origin}: finn.steps: must include {adapter.PREFIX_LAST_STEP} (node names are final only after it)")
+    check_rules(spec, origin, device.facts)  # before any FINN work
+    root = artifact_root(url)
+    study_dir = root / _safe_name(name)
+    specialize = _specialize_config(spec.finn, space_file.path.parent, root, origin)
     model_path, model_sha256 = _study_model(spec.model, study_dir, origin)
     build_config = {
         "model_path": str(model_path),
@@ -149,22 +159,24 @@ def prepare(
         "synth_clk_period_ns": spec.clock_ns,
         "fpga_part": device.part,
         "generate_outputs": ["estimate_reports"],
-        "steps": _steps(spec.finn.steps),
+        "steps": steps,
         "standalone_thresholds": spec.finn.standalone_thresholds,
         "minimize_bit_width": spec.finn.minimize_bit_width,
         "mvau_wwidth_max": spec.finn.mvau_wwidth_max,
         "save_intermediate_models": False,
         "console_log_level": "NONE",
     }
-    if adapter.PREFIX_LAST_STEP not in build_config["steps"]:
-        raise DseError(f"{origin}: finn.steps: must include {adapter.PREFIX_LAST_STEP} (node names are final only after it)")
+    if specialize is not None:
+        build_config["specialize_layers_config_file"] = str(specialize[0])
     versions = {"dse": dse.__version__, **adapter.versions()}
     prefix_key = hashlib.sha256(
         json.dumps(
             [
                 PREFIX_LAYOUT,
                 model_sha256,
-                {k: v for k, v in build_config.items() if k not in ("output_dir", "model_path")},
+                {k: v for k, v in build_config.items()
+                 if k not in ("output_dir", "model_path", "specialize_layers_config_file")},
+                specialize[1] if specialize is not None else None,
                 versions["finn-plus"],
             ],
             sort_keys=True,
@@ -177,7 +189,8 @@ def prepare(
         worker = worker or FinnWorker(study_dir / "finn_tmp", study_dir / "worker.log")
         plan = _prepare_study(
             worker, store, name, url, spec, space_file, origin, build_config, model_path, model_sha256,
-            device, versions, prefix_key, study_dir, sampler_name, seed, n_trials, trial_timeout, seed_offset,
+            device, versions, root / "prefix" / prefix_key, study_dir, sampler_name, seed, n_trials, trial_timeout,
+            seed_offset,
         )
     except BaseException:
         if own_worker and worker is not None:
@@ -227,10 +240,9 @@ def _runner_lock(study_dir: Path, name: str, url: str) -> Callable[[], None]:
 def _prepare_study(
     worker: FinnWorker, store: Any, name: str, url: str, spec: Any, space_file: SpaceFile,
     origin: str, build_config: dict[str, Any], model_path: Path, model_sha256: str, device: Any,
-    versions: dict[str, str], prefix_key: str, study_dir: Path, sampler_name: str, seed: int,
+    versions: dict[str, str], prefix_dir: Path, study_dir: Path, sampler_name: str, seed: int,
     n_trials: int | None, trial_timeout: float | None, seed_offset: int,
 ) -> Plan:
-    prefix_dir = study_dir / "prefix" / prefix_key
     try:
         probe = worker.probe(str(model_path), build_config, prefix_dir)
     except WorkerCrashed as exc:
@@ -238,13 +250,17 @@ def _prepare_study(
     if not probe["ok"]:
         step = probe.get("failed_step") or "loading the model"
         raise DseError(f"{origin}: model: FINN cannot build {spec.model!r} (at {step}): {probe['message']}")
-    space = build_space(spec, probe["nodes"], origin, has_uram=device.budget["URAM"] > 0)
+    space = build_space(spec, probe["nodes"], origin, device.facts)
     grid = sampler_name == "grid"
     if grid:
         size = space.grid_size()
         if size > GRID_LIMIT:
             raise DseError(f"{origin}: sampler: the grid has {size} points (limit {GRID_LIMIT}); restrict layers or use another sampler")
 
+    hoist_blocker = space.hoist_blocker(adapter.MINIMIZE_SAFE_ATTRS, adapter.MINIMIZE_SAFE_MEM_MODES)
+    if not adapter.minimize_hoistable(build_config):
+        hoist_blocker = ("finn.steps: step_minimize_bit_width does not directly follow "
+                         "step_apply_folding_config (only folding steps may come between)")
     worker_seed = None if seed is None else seed + seed_offset
     sampler_obj = make_sampler(sampler_name, worker_seed, spec.sampler_options)  # fail before creating
     target = Target(
@@ -259,8 +275,8 @@ def _prepare_study(
         prefix_dir=prefix_dir,
         trial_timeout=trial_timeout,
         artifact_dir=artifact_dir(url),
-        hoisted=adapter.tail_steps(build_config) == adapter.STANDARD_TAIL
-        and space.minimize_hoistable(adapter.MINIMIZE_SAFE_ATTRS, adapter.MINIMIZE_SAFE_MEM_MODES),
+        hoisted=hoist_blocker is None,
+        hoist_blocker=hoist_blocker,
     )
     if store is None:
         return Plan(None, target, worker, space_file, sampler_name, grid, 0, url)  # type: ignore[arg-type]
@@ -319,6 +335,37 @@ def point_feasible(point: Any, target: Target) -> bool:
     add_utilization(metrics, target.budget)
     checkable = Target(**{**target.__dict__, "caps": {k: v for k, v in target.caps.items() if k in metrics}})
     return all(v <= 0 for v in constraint_values(metrics, checkable).values())
+
+
+def _specialize_config(finn: Any, base: Path, root: Path, origin: str) -> tuple[Path, str] | None:
+    """FINN's specialize-layers JSON, stored under its content hash (path, sha256), or None.
+
+    The prefix key holds the content, not the path: editing the file makes a new prefix.
+    """
+    if finn.specialize_layers_config_file is not None:
+        source = (base / finn.specialize_layers_config_file).expanduser()
+        try:
+            data = json.loads(source.read_text(encoding="utf-8"))
+        except OSError:
+            raise DseError(f"{origin}: finn.specialize_layers_config_file: {source} cannot be read") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DseError(f"{origin}: finn.specialize_layers_config_file: {source} is not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise DseError(f"{origin}: finn.specialize_layers_config_file: {source} must hold a JSON object")
+    elif finn.specialize_layers_config is not None:
+        data = finn.specialize_layers_config
+    else:
+        return None
+    data = {"Defaults": {}, **data}
+    text = json.dumps(data, indent=1, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    target = root / "configs" / f"specialize-{digest[:16]}.json"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, target)
+    return target.resolve(), digest
 
 
 def _safe_name(name: str) -> str:

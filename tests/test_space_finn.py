@@ -88,8 +88,8 @@ def test_cnv_space_is_huge_but_counted(cnv_plan):
 
 
 @pytest.mark.parametrize("rule, message", [
-    ("resType: [lut, dsp]", r"layers\[0\]\.resType: 'dsp' is not allowed for MVAU_hls_0"),  # binary weights
-    ("ram_style: [ultra]", r"layers\[0\]\.ram_style: 'ultra' is not allowed"),  # no URAM on a Pynq-Z1
+    ("resType: [lut, dsp]", r"layers\[0\]\.resType: 'dsp' is not built by FINN for MVAU_hls_0: binary weights"),
+    ("ram_style: [ultra]", r"layers\[0\]\.ram_style: 'ultra' needs URAM, and xc7z020clg400-1 has none"),
 ])
 def test_binary_layers_never_offer_dsp_and_pynq_never_ultra(tmp_path, worker, rule, message):
     from dse.errors import DseError
@@ -97,3 +97,38 @@ def test_binary_layers_never_offer_dsp_and_pynq_never_ultra(tmp_path, worker, ru
     text = f"name: bad\nmodel: tfc-w1a1\ndevice: Pynq-Z1\nlayers:\n  - match: {{op_type: MVAU}}\n    {rule}\n"
     with pytest.raises(DseError, match=message):
         study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/x.db", worker=worker)
+
+
+class _NoFinn:
+    """A FINN worker that must not be used: the error has to come before any FINN work."""
+
+    def probe(self, *args):
+        raise AssertionError("FINN was asked to build the prefix")
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("ram_style: [ultra]", r"space.yaml: layers\[0\]\.ram_style: 'ultra' needs URAM"),
+    ("PE: all\n  - match: {op_type: MVU}\n    PE: all", r"layers\[1\]\.match\.op_type: no FINN op with folding knobs matches 'MVU'"),
+])
+def test_device_rules_and_unknown_ops_are_refused_before_finn(tmp_path, rule, message):
+    from dse.errors import DseError
+
+    text = f"name: bad\nmodel: tfc-w1a1\ndevice: Pynq-Z1\nlayers:\n  - match: {{op_type: MVAU}}\n    {rule}\n"
+    with pytest.raises(DseError, match=message):
+        study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/x.db", worker=_NoFinn())
+
+
+def test_vivado_steps_are_refused_before_finn(tmp_path, monkeypatch):
+    from dse.errors import DseError
+
+    monkeypatch.delenv("XILINX_VIVADO", raising=False)
+    steps = ["step_qonnx_to_finn", "step_tidy_up", "step_streamline", "step_convert_to_hw",
+             "step_create_dataflow_partition", "step_specialize_layers", "step_apply_folding_config",
+             "step_minimize_bit_width", "step_generate_estimate_reports", "step_generate_hardware",
+             "step_create_stitched_ip"]
+    text = f"name: bad\nmodel: tfc-w1a1\ndevice: Pynq-Z1\nfinn:\n  steps: {steps}\n"
+    with pytest.raises(DseError, match=r"space.yaml: finn.steps: step_generate_hardware needs Vivado/Vitis"):
+        study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/x.db", worker=_NoFinn())

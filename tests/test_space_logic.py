@@ -9,21 +9,39 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dse.errors import DseError
+from dse.finn.ops import DeviceFacts
 from dse.space import WEIGHT_STREAM_LIMIT, build_space, divisors
 from dse.spacefile import parse_space_text
 
-
-def mvau(name, mh, mw, bits=1, producer=None, consumers=()):
-    return {"name": name, "op_type": "MVAU_hls", "kind": "mvau", "MH": mh, "MW": mw, "weight_bits": bits,
-            "binary_weights": bits == 1, "producer": producer, "consumers": list(consumers),
-            "categorical": {"ram_style": ["auto", "block", "distributed", "ultra"], "resType": ["auto", "dsp", "lut"],
-                            "mem_mode": ["dynamic", "external", "internal_decoupled", "internal_embedded"]}}
+PYNQ = DeviceFacts("xc7z020clg400-1", has_uram=False)
+ZCU104 = DeviceFacts("xczu7ev-ffvc1156-2-e", has_uram=True)
+RAM_STYLES = ["auto", "block", "distributed", "ultra"]
 
 
-def swg(name, channels, kernel=9, depthwise=False, consumers=()):
-    return {"name": name, "op_type": "ConvolutionInputGenerator_rtl", "kind": "swg", "IFMChannels": channels,
-            "kernel": kernel, "depthwise": depthwise, "producer": None, "consumers": list(consumers),
-            "categorical": {"ram_style": ["auto", "block", "distributed", "ultra"]}}
+def node(name, op_type, family, folds, producer=None, consumers=(), choices=None, **facts):
+    """A node as dse.finn.ops.describe gives it (what FINN's node code accepts is in ``folds``)."""
+    return {"name": name, "op_type": op_type, "family": family, "impl": op_type.rsplit("_", 1)[-1],
+            "producer": producer, "consumers": list(consumers), "choices": choices or {}, "folds": folds,
+            "attrs": {}, "pair_bits": None, **facts}
+
+
+def mvau(name, mh, mw, bits=1, producer=None, consumers=(), impl="hls"):
+    return node(name, f"MVAU_{impl}", "MVAU", {"SIMD": divisors(mw), "PE": divisors(mh)}, producer, consumers,
+                {"ram_style": RAM_STYLES, "resType": ["auto", "dsp", "lut"],
+                 "mem_mode": ["dynamic", "external", "internal_decoupled", "internal_embedded"]},
+                weight_bits=bits, binary_weights=bits == 1, pair_bits=bits if impl == "hls" else None)
+
+
+def swg(name, channels, kernel=9, depthwise=False, consumers=(), producer=None):
+    return node(name, "ConvolutionInputGenerator_rtl", "ConvolutionInputGenerator", {"SIMD": divisors(channels)},
+                producer, consumers, {"ram_style": RAM_STYLES}, IFMChannels=channels, kernel=kernel, depthwise=depthwise)
+
+
+def vvau(name, channels, kernel=9, producer=None, bits=4):
+    return node(name, "VVAU_hls", "VVAU", {"SIMD": divisors(kernel), "PE": divisors(channels)}, producer, (),
+                {"ram_style": RAM_STYLES, "resType": ["auto", "dsp", "lut"],
+                 "mem_mode": ["external", "internal_decoupled", "internal_embedded"]},
+                weight_bits=bits, binary_weights=False, pair_bits=bits)
 
 
 def spec(layers_yaml: str = "", extra: str = ""):
@@ -38,7 +56,7 @@ def test_divisors():
 
 def test_default_space_folds_every_mvau_and_respects_weight_stream():
     nodes = [mvau("MVAU_hls_0", 64, 784), mvau("MVAU_hls_1", 10, 64, producer="MVAU_hls_0")]
-    space = build_space(spec(), nodes, "f", has_uram=False)
+    space = build_space(spec(), nodes, "f", PYNQ)
     params = [k.param for k in space.knobs]
     assert params == ["MVAU_hls_0.SIMD_idx", "MVAU_hls_0.PE_idx", "MVAU_hls_1.SIMD_idx", "MVAU_hls_1.PE_idx"]
     points = list(space.grid())
@@ -55,7 +73,7 @@ def test_default_space_folds_every_mvau_and_respects_weight_stream():
 
 def test_swg_follows_the_mvau_it_feeds():
     nodes = [swg("SWG_0", 64, consumers=["MVAU_hls_0"]), mvau("MVAU_hls_0", 64, 576, producer="SWG_0")]
-    space = build_space(spec(), nodes, "f", has_uram=False)
+    space = build_space(spec(), nodes, "f", PYNQ)
     simd = next(k for k in space.knobs if k.attr == "SIMD")
     assert simd.values == divisors(64) + [576]
     for value, option in zip(simd.values, simd.options):
@@ -68,17 +86,17 @@ def test_swg_follows_the_mvau_it_feeds():
 def test_explicit_values_are_checked_against_each_layer():
     nodes = [mvau("MVAU_hls_0", 64, 784), mvau("MVAU_hls_1", 10, 64)]
     with pytest.raises(DseError, match=r"f: layers\[0\]\.PE: 4 is not a valid PE for MVAU_hls_1 \(valid: 1, 2, 5, 10\)"):
-        build_space(spec("  - match: {op_type: MVAU}\n    PE: [1, 4]\n"), nodes, "f", has_uram=False)
+        build_space(spec("  - match: {op_type: MVAU}\n    PE: [1, 4]\n"), nodes, "f", PYNQ)
     with pytest.raises(DseError, match=r"layers\[0\]\.match: selects no node"):
-        build_space(spec("  - match: {name: Conv*}\n    PE: all\n"), nodes, "f", has_uram=False)
+        build_space(spec("  - match: {name: Conv*}\n    PE: all\n"), nodes, "f", PYNQ)
     with pytest.raises(DseError, match=r"no valid SIMD of MVAU_hls_0 lies in \[5, 6\]"):
-        build_space(spec("  - match: {name: MVAU_hls_0}\n    SIMD: {min: 5, max: 6}\n"), nodes, "f", has_uram=False)
+        build_space(spec("  - match: {name: MVAU_hls_0}\n    SIMD: {min: 5, max: 6}\n"), nodes, "f", PYNQ)
 
 
 def test_later_rules_override_and_single_values_are_fixed():
     nodes = [mvau("MVAU_hls_0", 64, 784), mvau("MVAU_hls_1", 10, 64)]
     layers = "  - match: {op_type: MVAU}\n    PE: all\n  - match: {name: MVAU_hls_1}\n    PE: [5]\n    mem_mode: [internal_embedded]\n"
-    space = build_space(spec(layers), nodes, "f", has_uram=False)
+    space = build_space(spec(layers), nodes, "f", PYNQ)
     assert [k.param for k in space.knobs] == ["MVAU_hls_0.PE_idx"]
     assert space.fixed == {"MVAU_hls_1": {"PE": 5, "mem_mode": "internal_embedded"}}
 
@@ -99,7 +117,7 @@ class _FixedTrial:
 
 
 def test_suggest_cuts_pe_range_to_fit_the_chosen_simd():
-    space = build_space(spec(), [mvau("MVAU_hls_0", 64, 784)], "f", has_uram=False)
+    space = build_space(spec(), [mvau("MVAU_hls_0", 64, 784)], "f", PYNQ)
     trial = _FixedTrial()
     folding, overrides = space.suggest(trial)
     assert overrides == {}
@@ -112,7 +130,7 @@ def test_suggest_cuts_pe_range_to_fit_the_chosen_simd():
 @settings(max_examples=60, deadline=None)
 @given(mh=st.integers(1, 300), mw=st.integers(1, 3000), bits=st.sampled_from([1, 2, 4, 8]))
 def test_every_grid_point_divides_and_fits(mh, mw, bits):
-    space = build_space(spec(), [mvau("MVAU_hls_0", mh, mw, bits)], "f", has_uram=True)
+    space = build_space(spec(), [mvau("MVAU_hls_0", mh, mw, bits)], "f", ZCU104)
     count = 0
     for point in space.grid():
         folding = space.folding_from_params(point)["MVAU_hls_0"]
@@ -120,3 +138,58 @@ def test_every_grid_point_divides_and_fits(mh, mw, bits):
         assert mh % pe == 0 and mw % simd == 0 and pe * simd * bits <= WEIGHT_STREAM_LIMIT
         count += 1
     assert count == space.grid_size()
+
+
+def test_rtl_mvau_never_offers_lut_and_has_no_hls_stream_limit():
+    nodes = [mvau("MVAU_rtl_0", 64, 784, bits=4, impl="rtl")]
+    with pytest.raises(DseError, match=r"'lut' is not built by FINN for MVAU_rtl_0: FINN has no LUT-based RTL"):
+        build_space(spec("  - match: {op_type: MVAU}\n    resType: [lut, dsp]\n"), nodes, "f", ZCU104)
+    space = build_space(spec(), nodes, "f", ZCU104)
+    assert space.grid_size() == len(divisors(64)) * len(divisors(784))  # 64 * 784 * 4 bits > 8191: still offered
+    hls = build_space(spec(), [mvau("MVAU_hls_0", 64, 784, bits=4)], "f", ZCU104)
+    assert hls.grid_size() < space.grid_size()
+
+
+def test_uram_weights_are_runtime_writeable_off_versal_and_refused_without_uram():
+    nodes = [mvau("MVAU_hls_0", 64, 784, bits=4)]
+    layers = "  - match: {op_type: MVAU}\n    ram_style: [block, ultra]\n"
+    space = build_space(spec(layers), nodes, "f", ZCU104)
+    knob = next(k for k in space.knobs if k.attr == "ram_style")
+    assert knob.options[1] == {"MVAU_hls_0": {"ram_style": "ultra", "runtime_writeable_weights": 1}}
+    versal = build_space(spec(layers), nodes, "f", DeviceFacts("xcvc1902-vsva2197-2MP-e-S", has_uram=True))
+    assert next(k for k in versal.knobs if k.attr == "ram_style").options[1] == {"MVAU_hls_0": {"ram_style": "ultra"}}
+    with pytest.raises(DseError, match=r"layers\[0\]\.ram_style: 'ultra' needs URAM, and xc7z020clg400-1 has none"):
+        build_space(spec(layers), nodes, "f", PYNQ)
+    with pytest.raises(DseError, match=r"URAM weights need mem_mode internal_decoupled"):
+        build_space(spec(layers + "    mem_mode: [internal_embedded, internal_decoupled]\n"), nodes, "f", ZCU104)
+
+
+def test_vvau_simd_puts_its_depthwise_generator_in_parallel_window_mode():
+    nodes = [swg("SWG_0", 16, kernel=9, depthwise=True, consumers=["VVAU_hls_0"]), vvau("VVAU_hls_0", 16, producer="SWG_0")]
+    space = build_space(spec(), nodes, "f", PYNQ)
+    assert [k.param for k in space.knobs] == ["VVAU_hls_0.SIMD_idx", "VVAU_hls_0.PE_idx"]
+    for point in space.grid():
+        folding = space.folding_from_params(point)
+        pe, simd = folding["VVAU_hls_0"]["PE"], folding["VVAU_hls_0"]["SIMD"]
+        assert folding["SWG_0"] == {"SIMD": pe, "parallel_window": int(simd > 1)}
+    assert space.grid_size() == len(divisors(16)) * len(divisors(9))
+
+
+def test_unknown_op_types_in_rules_are_refused_before_finn():
+    from dse.space import check_rules
+
+    with pytest.raises(DseError, match=r"f: layers\[0\]\.match\.op_type: no FINN op with folding knobs matches 'MVU'"):
+        check_rules(spec("  - match: {op_type: MVU}\n    PE: all\n"), "f", PYNQ)
+    for known in ("MVAU", "MVAU_rtl", "ElementwiseAdd", "ElementwiseAdd_hls", "Thresholding", "VVAU*", "*"):
+        check_rules(spec(f"  - match: {{op_type: '{known}'}}\n    PE: all\n"), "f", PYNQ)
+
+
+def test_elementwise_and_thresholding_get_their_knobs():
+    add = node("ElementwiseAdd_hls_0", "ElementwiseAdd_hls", "ElementwiseBinary", {"PE": [1, 2, 4, 8]})
+    thr = node("Thresholding_rtl_0", "Thresholding_rtl", "Thresholding", {"PE": [1, 2, 4]},
+               choices={"ram_style": ["auto", "block", "ultra"]})
+    layers = "  - match: {op_type: '*'}\n    PE: all\n  - match: {op_type: Thresholding}\n    ram_style: [auto, block]\n"
+    space = build_space(spec(layers), [add, thr], "f", PYNQ)
+    assert [k.param for k in space.knobs] == ["ElementwiseAdd_hls_0.PE_idx", "Thresholding_rtl_0.PE_idx",
+                                              "Thresholding_rtl_0.ram_style"]
+    assert space.knobs[2].options[1] == {"Thresholding_rtl_0": {"depth_trigger_bram": 1, "depth_trigger_uram": 2**31 - 1}}

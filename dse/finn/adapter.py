@@ -123,18 +123,33 @@ def _failure_from_log(log_path: Path) -> tuple[str | None, str]:
     return step, message
 
 
-#: FINN's own steps after layer specialization in an estimate build.
-STANDARD_TAIL = [
-    "step_target_fps_parallelization",
-    "step_apply_folding_config",
-    "step_minimize_bit_width",
-    "step_generate_estimate_reports",
-]
+#: Steps that set the folding. step_target_fps_parallelization runs FINN's SetFolding only
+#: when a target_fps is given (build_dataflow_steps.py: `if target_cycles_per_frame is not
+#: None`); without one it changes nothing.
+FOLDING_STEPS = ("step_target_fps_parallelization", "step_apply_folding_config")
+#: Steps that only read the model and write reports (nothing later sees a change).
+REPORT_STEPS = ("step_generate_estimate_reports",)
+#: Steps that need Vivado, Vitis HLS or XSI (finn-plus 1.6.1: finn/util/hls.py, vivado.py and
+#: finn.xsi need XILINX_VIVADO); an estimate-only machine refuses them before any FINN work.
+VIVADO_STEPS = (
+    "step_hw_ipgen",
+    "step_set_fifo_depths",
+    "step_generate_hardware",
+    "step_create_stitched_ip",
+    "step_measure_rtlsim_performance",
+    "step_out_of_context_synthesis",
+    "step_prepare_synthesis",
+    "step_synthesize_bitfile",
+    "step_vivado_power_estimation",
+    "step_deployment_package",
+)
 #: Folding attributes that FINN's bit-width minimization never reads (checked against
 #: finn-plus 1.6.1: it reads mem_mode only to test for external/dynamic weights, and
 #: runtime_writeable_weights). When a study's folding sets only these, the minimization
 #: gives the same result before or after folding, so it runs once in the prefix.
-MINIMIZE_SAFE_ATTRS = {"PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode"}
+MINIMIZE_SAFE_ATTRS = {
+    "PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode", "depth_trigger_bram", "depth_trigger_uram",
+}
 MINIMIZE_SAFE_MEM_MODES = {"internal_decoupled", "internal_embedded"}
 HOISTED_MODEL = "hoisted_minimize_bit_width.onnx"
 
@@ -162,11 +177,46 @@ def _outcome(out: Path, started: float, step: str | None = None, message: str | 
     return result
 
 
+def step_name(step: Any) -> str:
+    """A step's own name: ``"finn.builder.custom_step_library.x.step_y"`` -> ``"step_y"``."""
+    return str(step).rsplit(".", 1)[-1]
+
+
+def vivado_step(steps: list[str]) -> str | None:
+    """The first step that needs Vivado/Vitis when this machine has none, else None."""
+    if os.environ.get("XILINX_VIVADO"):
+        return None
+    return next((s for s in steps if s in VIVADO_STEPS), None)
+
+
 def tail_steps(build_config: dict[str, Any], hoisted: bool = False) -> list[str]:
     """The steps after :data:`PREFIX_LAST_STEP` (without the minimization if it was hoisted)."""
     steps = list(build_config["steps"])
     tail = steps[steps.index(PREFIX_LAST_STEP) + 1 :]
     return [s for s in tail if s != "step_minimize_bit_width"] if hoisted else tail
+
+
+def minimize_hoistable(build_config: dict[str, Any]) -> bool:
+    """Whether FINN's bit-width minimization may run once before the folding (in the prefix).
+
+    True when the tail is the folding step(s), then ``step_minimize_bit_width``, then anything:
+    nothing but folding runs between specialization and the minimization, so moving it before
+    the folding changes nothing when the folding only sets attributes it never reads
+    (:data:`MINIMIZE_SAFE_ATTRS`; the caller checks that). Decided from what the steps are,
+    not from one exact list (finn-plus's mobilenetv1 flow has no target_fps step).
+    """
+    tail = tail_steps(build_config)
+    if "step_minimize_bit_width" not in tail:
+        return False
+    head = tail[: tail.index("step_minimize_bit_width")]
+    return bool(head) and all(s in FOLDING_STEPS for s in head) and "step_apply_folding_config" in head
+
+
+def estimate_only_tail(build_config: dict[str, Any]) -> bool:
+    """Whether the hoisted tail's estimates are final right after the folding (the frontier's premise)."""
+    tail = tail_steps(build_config, hoisted=True)
+    return minimize_hoistable(build_config) and all(s in FOLDING_STEPS or s in REPORT_STEPS for s in tail) \
+        and any(s in REPORT_STEPS for s in tail)
 
 
 def hoist_minimize(model: Any, build_config: dict[str, Any]) -> Any:

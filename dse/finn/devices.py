@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dse.errors import DseError
+from dse.finn.ops import DeviceFacts
 
 _RESOURCE_INDEX = {"LUT": 0, "BRAM_18K": 2, "URAM": 3, "DSP": 4}  # FINN: [LUT, FF, BRAM, URAM, DSP]
 
@@ -16,6 +17,11 @@ class Device:
     part: str
     board: str | None
     budget: dict[str, float]
+
+    @property
+    def facts(self) -> DeviceFacts:
+        """What FINN's validity rules need of this device."""
+        return DeviceFacts(self.part, has_uram=self.budget["URAM"] > 0, has_dsp=self.budget["DSP"] > 0)
 
 
 def resolve_device(name: str, override: dict[str, float] | None = None, where: str = "device") -> Device:

@@ -127,7 +127,7 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
     nodes = graph.describe_nodes(str(work / _SPECIALIZED))
     (work / "nodes.json").write_text(json.dumps(nodes, indent=1))
     manifest = {"sha256": _file_sha256(work / _SPECIALIZED), "build_config": build_config}
-    if adapter.tail_steps(build_config) == adapter.STANDARD_TAIL:
+    if adapter.minimize_hoistable(build_config):
         from qonnx.core.modelwrapper import ModelWrapper
 
         minimized = adapter.hoist_minimize(ModelWrapper(str(work / _SPECIALIZED)), build_config)

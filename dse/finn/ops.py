@@ -1,0 +1,402 @@
+"""FINN's hardware ops as data: one :class:`OpModel` per op family of finn-plus 1.6.1.
+
+This is the only module that knows op-type strings. Each entry says which folding knobs the
+family has, which values FINN accepts (read from finn-plus's own code, cited per rule), which
+neighbour is coupled to it, and how a value becomes node attributes. The rest of ``dse``
+asks :func:`model_of`; adding an op is one entry here and its test.
+
+Two halves, both plain functions of data:
+
+* ``bounds`` (run in the FINN worker, on FINN's node instance): the candidate values of each
+  folding knob, as FINN's ``SetFolding`` enumerates them (divisors of the folded dimension).
+  :func:`describe` then drops the values FINN refuses for that node alone (HLS stream widths,
+  folded-shape asserts) and records the facts the space's rules need.
+* ``choices`` rules (run by :mod:`dse.space`, no FINN): which categorical values
+  (``ram_style``, ``resType``, ``mem_mode``) FINN builds on this node and device, and the
+  node attributes each value sets.
+
+Example::
+
+    from dse.finn.ops import model_of
+    model_of("MVAU_rtl").choice_values({"op_type": "MVAU_rtl", ...}, "resType", device)
+    # (['dsp'], {'lut': 'FINN has no LUT-based RTL MVAU ...'})
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+#: finn.util.basic.MAX_ALLOWED_AP_INT_W: the widest ap_int an HLS op may use. HLSBackend.
+#: get_ap_int_max_w raises above it (input and output streams; the MVAU also checks its
+#: weight stream). RTL ops have no such limit (set_folding.py: "this technically only applies
+#: to HLS components").
+HLS_STREAM_LIMIT = 8191
+#: Folding (ordinal) knobs; categorical knobs follow.
+FOLD_ATTRS = ("PE", "SIMD")
+CHOICE_ATTRS = ("ram_style", "resType", "mem_mode")
+#: Memory modes a space may offer ("external"/"dynamic" need another build flow and driver).
+INTERNAL_MEM_MODES = ("internal_decoupled", "internal_embedded")
+#: Versal families (finn.util.basic.is_versal).
+_VERSAL_PREFIXES = ("xcvc", "xcve", "xcvp", "xcvm", "xqvc", "xqvm", "xqrvc", "xcv80")
+_BINARY = {"BINARY", "BIPOLAR"}
+
+
+def divisors(n: int) -> list[int]:
+    """Sorted divisors of ``n``: ``divisors(12) == [1, 2, 3, 4, 6, 12]``."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def is_versal(part: str) -> bool:
+    """finn.util.basic.is_versal, without importing FINN."""
+    return part.lower().startswith(_VERSAL_PREFIXES)
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What the validity rules need to know of the target device."""
+
+    part: str
+    has_uram: bool
+    has_dsp: bool = True
+
+    @property
+    def versal(self) -> bool:
+        return is_versal(self.part)
+
+
+#: A rule: (node facts, device) -> {refused value: FINN's reason}; values not named are fine.
+Rule = Callable[[dict[str, Any], DeviceFacts], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class OpModel:
+    """One FINN hardware op family.
+
+    ``folds``: ordinal knobs in the order they are suggested (an MVAU's PE after its SIMD, so
+    PE's range can be cut to the weight stream left). ``swg``: how a sliding-window generator
+    feeding this op follows it (``"dense"``: the MVAU's SIMD sets it; ``"depthwise"``: the
+    PE, and the SIMD's window parallelism, of a VVAU/Pool set it). ``choice_attrs``: virtual
+    categorical knobs mapped to other attributes (Thresholding_rtl's ``ram_style`` is FINN's
+    ``depth_trigger_*`` pair).
+    """
+
+    family: str
+    op_types: tuple[str, ...]
+    folds: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    bounds: Callable[[Any], dict[str, list[int]]] = lambda inst: {}
+    swg: str | None = None
+    rules: tuple[tuple[str, Rule], ...] = ()
+    choice_attrs: dict[str, Callable[[str, DeviceFacts], dict[str, Any]]] = field(default_factory=dict)
+    #: allowed values of virtual categorical knobs (FINN has no attribute of that name)
+    virtual_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    facts: Callable[[Any], dict[str, Any]] = lambda inst: {}
+    #: bits per PE*SIMD element of the widest joint stream of an HLS node (weights, or the
+    #: VVAU's input window), for FINN's HLS stream limit on PE*SIMD together
+    pair_bits: Callable[[Any], int | None] = lambda inst: None
+    #: SetFolding's candidate list is only a shape: a generator driven by its consumer has no
+    #: knob of its own
+    driven_by_consumer: bool = False
+    #: data inputs whose folded shape FINN checks (elementwise ops fold both operands)
+    data_inputs: int = 1
+
+    def matches(self, op_type: str) -> bool:
+        return any(fnmatch.fnmatchcase(op_type, p) for p in self.op_types)
+
+    def choice_values(self, node: dict[str, Any], attr: str, device: DeviceFacts) -> tuple[list[str], dict[str, str]]:
+        """FINN's allowed values of ``attr`` on ``node`` that it builds on ``device``, and why others are not."""
+        allowed = list(node["choices"].get(attr, []))
+        refused: dict[str, str] = {}
+        if attr == "mem_mode":
+            for value in allowed:
+                if value not in INTERNAL_MEM_MODES:
+                    refused[value] = "external weights need another build flow and driver"
+        if attr == "ram_style" and not device.has_uram:
+            refused["ultra"] = f"the device {device.part} has no URAM"
+        for rule_attr, rule in self.rules:
+            if rule_attr == attr:
+                for value, reason in rule(node, device).items():
+                    refused.setdefault(value, reason)
+        return [v for v in allowed if v not in refused], {v: r for v, r in refused.items() if v in allowed}
+
+    def assign(self, attr: str, value: Any, device: DeviceFacts) -> dict[str, Any]:
+        """The node attributes one value of a knob sets."""
+        if attr in self.choice_attrs:
+            return self.choice_attrs[attr](value, device)
+        return {attr: value}
+
+
+# -- bounds: SetFolding's candidates (transformation/fpgadataflow/set_folding.py) --------------
+
+
+def _channels(inst: Any) -> int:
+    """SetFolding's limit of PE ops: NumChannels, else the last output dimension."""
+    try:
+        return int(inst.get_nodeattr("NumChannels"))
+    except AttributeError:
+        return int(inst.get_normal_output_shape()[-1])
+
+
+def _in_channels(inst: Any) -> int:
+    """SetFolding's limit of SIMD ops: NumChannels, else the last input dimension."""
+    try:
+        return int(inst.get_nodeattr("NumChannels"))
+    except AttributeError:
+        return int(inst.get_normal_input_shape()[-1])
+
+
+def _pe_bounds(inst: Any) -> dict[str, list[int]]:
+    return {"PE": divisors(_channels(inst))}
+
+
+def _simd_bounds(inst: Any) -> dict[str, list[int]]:
+    return {"SIMD": divisors(_in_channels(inst))}
+
+
+def _common_divisors(values: list[int]) -> list[int]:
+    return divisors(math.gcd(*values))
+
+
+def _layernorm_bounds(inst: Any) -> dict[str, list[int]]:
+    # set_folding.py: LayerNorm_rtl only takes SIMD with dim // SIMD > 12
+    dim = int(inst.get_normal_input_shape()[-1])
+    return {"SIMD": [s for s in divisors(dim) if dim // s > 12] or [1]}
+
+
+def _reshape_bounds(inst: Any) -> dict[str, list[int]]:
+    # PE folds the input and the output stream: it must divide both last dimensions
+    # (custom_op/fpgadataflow/reshape.py get_folded_input_shape / get_folded_output_shape)
+    return {"PE": divisors(math.gcd(int(inst.get_normal_input_shape()[-1]), int(inst.get_normal_output_shape()[-1])))}
+
+
+def _mvau_bounds(inst: Any) -> dict[str, list[int]]:
+    mw = int(inst.get_nodeattr("MW"))
+    simd = divisors(mw)
+    if inst.onnx_node.op_type.endswith("_hls"):
+        # hls/matrixvectoractivation_hls.py defines(): assert SIMD >= MW / 1024 at HLS codegen
+        simd = [s for s in simd if s * 1024 >= mw]
+    return {"SIMD": simd, "PE": divisors(int(inst.get_nodeattr("MH")))}
+
+
+def _weight_facts(inst: Any) -> dict[str, Any]:
+    wdt = inst.get_input_datatype(1)
+    return {"weight_bits": int(wdt.bitwidth()), "binary_weights": wdt.name in _BINARY}
+
+
+def _swg_facts(inst: Any) -> dict[str, Any]:
+    return {
+        "IFMChannels": int(inst.get_nodeattr("IFMChannels")),
+        "kernel": int(math.prod(inst.get_nodeattr("ConvKernelDim"))),
+        "depthwise": bool(inst.get_nodeattr("depthwise")),
+    }
+
+
+# -- rules: what FINN refuses to build ------------------------------------------------------
+
+
+def _binary_no_dsp(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
+    # XNOR-popcount layers are LUT logic; FINN's DSP estimate for them is meaningless
+    return {"dsp": "binary weights are XNOR logic, not DSP multiplies"} if node.get("binary_weights") else {}
+
+
+def _rtl_dsp_only(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
+    # rtl/matrixvectoractivation_rtl.py _resolve_dsp_version and rtl/vectorvectoractivation_rtl.py
+    # _resolve_dsp_version: "LUT-based RTL-MVU/VVU implementation currently not supported!"
+    if node.get("impl") != "rtl":
+        return {}
+    return {"lut": "FINN has no LUT-based RTL implementation of this op (HDL generation refuses it)"}
+
+
+def _uram_needs_decoupled(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
+    # matrixvectoractivation.py / vectorvectoractivation_rtl.py: URAM weights are streamed by
+    # the memstream (internal_decoupled); on non-Versal parts they must be runtime-writeable
+    # (the option sets runtime_writeable_weights=1, see _weights_ram_style). The space puts
+    # the mem_modes it offers on this node under "mem_modes_offered".
+    modes = node.get("mem_modes_offered") or [node.get("attrs", {}).get("mem_mode")]
+    if any(m != "internal_decoupled" for m in modes if m is not None):
+        return {"ultra": "URAM weights need mem_mode internal_decoupled (set mem_mode: [internal_decoupled])"}
+    return {}
+
+
+def _thresholds_hls_ultra(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
+    # hls/thresholding_hls.py code_generation_ipgen: URAM thresholds need Versal with
+    # internal_embedded, or runtime_writeable_weights=1 with internal_decoupled
+    return {} if device.versal else _uram_needs_decoupled(node, device)
+
+
+def _weights_ram_style(value: str, device: DeviceFacts) -> dict[str, Any]:
+    # matrixvectoractivation.py:1056, hls/thresholding_hls.py:184: "Layer with URAM weights
+    # must have runtime_writeable_weights=1 if Ultrascale device is targeted"
+    if value == "ultra" and not device.versal:
+        return {"ram_style": "ultra", "runtime_writeable_weights": 1}
+    return {"ram_style": value}
+
+
+#: Thresholding_rtl has no ram_style: rtl/thresholding_rtl.py picks each threshold memory by
+#: depth: BRAM when depth_trigger_bram <= depth < depth_trigger_uram, URAM when depth >=
+#: depth_trigger_uram, the cheapest primitive when both are 0.
+_THRESHOLD_TRIGGERS = {
+    "auto": {"depth_trigger_bram": 0, "depth_trigger_uram": 0},
+    "block": {"depth_trigger_bram": 1, "depth_trigger_uram": 2**31 - 1},
+    "ultra": {"depth_trigger_bram": 0, "depth_trigger_uram": 1},
+}
+
+
+def _threshold_rtl_ram(value: str, device: DeviceFacts) -> dict[str, Any]:
+    return dict(_THRESHOLD_TRIGGERS[value])
+
+
+# -- the table -------------------------------------------------------------------------------
+
+OPS: tuple[OpModel, ...] = (
+    OpModel(
+        "MVAU", ("MVAU_hls", "MVAU_rtl"), folds=("SIMD", "PE"), choices=("ram_style", "resType", "mem_mode"),
+        bounds=_mvau_bounds,
+        swg="dense", facts=_weight_facts,
+        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("ram_style", _uram_needs_decoupled)),
+        choice_attrs={"ram_style": _weights_ram_style},
+        pair_bits=lambda i: int(i.get_input_datatype(1).bitwidth()),
+    ),
+    OpModel(
+        "VVAU", ("VVAU_hls", "VVAU_rtl"), folds=("SIMD", "PE"), choices=("ram_style", "resType", "mem_mode"),
+        # set_folding.py: PE divides Channels, SIMD the kernel window prod(Kernel)
+        bounds=lambda i: {"SIMD": divisors(int(math.prod(i.get_nodeattr("Kernel")))),
+                          "PE": divisors(int(i.get_nodeattr("Channels")))},
+        swg="depthwise", facts=_weight_facts,
+        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("ram_style", _uram_needs_decoupled)),
+        choice_attrs={"ram_style": _weights_ram_style},
+        # the input window stream is PE*SIMD activations, the weight stream PE*SIMD weights
+        pair_bits=lambda i: max(int(i.get_input_datatype(0).bitwidth()), int(i.get_input_datatype(1).bitwidth())),
+    ),
+    OpModel("Pool", ("Pool_hls",), folds=("PE",), bounds=lambda i: {"PE": divisors(int(i.get_nodeattr("Channels")))},
+            swg="depthwise"),
+    OpModel(
+        "ConvolutionInputGenerator", ("ConvolutionInputGenerator_rtl",), folds=("SIMD",), choices=("ram_style",),
+        bounds=lambda i: {"SIMD": divisors(int(i.get_nodeattr("IFMChannels")))}, facts=_swg_facts,
+        driven_by_consumer=True,
+    ),
+    OpModel(
+        "Thresholding", ("Thresholding_hls",), folds=("PE",), choices=("ram_style", "mem_mode"), bounds=_pe_bounds,
+        rules=(("ram_style", _thresholds_hls_ultra),), choice_attrs={"ram_style": _weights_ram_style},
+    ),
+    OpModel(
+        "Thresholding", ("Thresholding_rtl",), folds=("PE",), choices=("ram_style",), bounds=_pe_bounds,
+        choice_attrs={"ram_style": _threshold_rtl_ram}, virtual_values={"ram_style": tuple(_THRESHOLD_TRIGGERS)},
+    ),
+    # elementwise_binary.py get_folded_input_shape: PE divides the last dimension of the output
+    # and of each operand not broadcast along it
+    OpModel("ElementwiseBinary", ("Elementwise*_hls", "Elementwise*_rtl"), folds=("PE",), bounds=_pe_bounds,
+            data_inputs=2),
+    OpModel("DuplicateStreams", ("DuplicateStreams_hls",), folds=("PE",), bounds=_pe_bounds),
+    OpModel("ReplicateStream", ("ReplicateStream_hls",), folds=("PE",), bounds=_pe_bounds),
+    OpModel("GlobalAccPool", ("GlobalAccPool_hls",), folds=("PE",), bounds=_pe_bounds),
+    OpModel("Squeeze", ("Squeeze_hls", "Unsqueeze_hls"), folds=("PE",), bounds=_pe_bounds),
+    OpModel("PWPolyF", ("PWPolyF_rtl",), folds=("PE",), bounds=_pe_bounds),
+    OpModel("Reshape", ("Reshape_rtl",), folds=("PE",), bounds=_reshape_bounds),
+    OpModel("LabelSelect", ("LabelSelect_hls",), folds=("PE",), bounds=lambda i: {"PE": divisors(int(i.get_nodeattr("Labels")))}),
+    OpModel("FMPadding", ("FMPadding_rtl", "FMPadding_Pixel_hls"), folds=("SIMD",), bounds=_simd_bounds),
+    OpModel("StreamingConcat", ("StreamingConcat_hls", "StreamingSplit_hls"), folds=("SIMD",),
+            bounds=lambda i: {"SIMD": _common_divisors([int(c) for c in i.get_nodeattr("ChannelsPerStream")])}),
+    OpModel("LayerNorm", ("LayerNorm_rtl",), folds=("SIMD",), bounds=_layernorm_bounds),
+    OpModel("Shuffle", ("Shuffle", "InnerShuffle_rtl", "OuterShuffle_hls"), folds=("SIMD",), bounds=_simd_bounds),
+)
+
+#: Every family name, for error messages and layer-rule checks.
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(m.family for m in OPS))
+
+
+def model_of(op_type: str) -> OpModel | None:
+    """The op model of a (specialized) FINN op type, or None for ops without knobs."""
+    for model in OPS:
+        if model.matches(op_type):
+            return model
+    return None
+
+
+def known_pattern(pattern: str) -> bool:
+    """Whether a layer rule's ``op_type`` pattern can select any op this model knows.
+
+    ``MVAU`` matches ``MVAU_hls``/``MVAU_rtl``; globs are allowed; ``*`` matches everything.
+    """
+    for model in OPS:
+        names = [model.family, *model.op_types]
+        for name in names:
+            if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, pattern + "_*"):
+                return True
+            if "*" in name and (fnmatch.fnmatchcase(pattern, name) or fnmatch.fnmatchcase(pattern + "_hls", name)):
+                return True
+    return False
+
+
+# -- the worker side: FINN's node instance -> plain facts ------------------------------------
+
+
+def _stream_widths_ok(inst: Any) -> bool:
+    widths = [int(inst.get_instream_width(0)), int(inst.get_outstream_width(0))]
+    return max(widths) <= HLS_STREAM_LIMIT
+
+
+def _accepts(inst: Any, hls: bool, data_inputs: int) -> bool:
+    """FINN's own checks for one folding of a node: folded shapes, cycles, HLS stream widths."""
+    try:
+        for index in range(data_inputs):
+            inst.get_folded_input_shape(index)
+        inst.get_folded_output_shape(0)
+        if int(inst.get_exp_cycles()) <= 0:
+            return False
+        return _stream_widths_ok(inst) if hls else True
+    except Exception:  # noqa: BLE001 - an assert or error in FINN's node code: FINN refuses it
+        return False
+
+
+def describe(model: Any, node: Any, inst: Any) -> dict[str, Any]:
+    """Plain facts about one specialized HW node: its family, valid folding values, choices.
+
+    Runs in the FINN worker. Fold values are SetFolding's candidates that FINN's own node code
+    accepts with every other folding attribute at 1.
+    """
+    op = model_of(node.op_type)
+    producer = model.find_producer(node.input[0])
+    types = inst.get_nodeattr_types()
+    info: dict[str, Any] = {
+        "name": node.name,
+        "op_type": node.op_type,
+        "family": op.family if op else None,
+        "impl": "rtl" if node.op_type.endswith("_rtl") else "hls" if node.op_type.endswith("_hls") else "",
+        "producer": producer.name if producer is not None else None,
+        "consumers": [c.name for c in (model.find_consumers(node.output[0]) or [])],
+        "choices": {},
+        "folds": {},
+        "attrs": {a: inst.get_nodeattr(a) for a in (*FOLD_ATTRS, *CHOICE_ATTRS) if a in types},
+    }
+    if op is None:
+        return info
+    info.update(op.facts(inst))
+    for attr in op.choices:
+        spec = types.get(attr)
+        if spec is not None and len(spec) > 3 and spec[3]:
+            info["choices"][attr] = sorted(spec[3])
+        elif attr in op.virtual_values:
+            info["choices"][attr] = list(op.virtual_values[attr])
+    hls = info["impl"] == "hls"
+    saved = {a: inst.get_nodeattr(a) for a in op.folds}
+    try:
+        for attr, candidates in op.bounds(inst).items():
+            for other in op.folds:
+                inst.set_nodeattr(other, 1)
+            ok = []
+            for value in candidates:
+                inst.set_nodeattr(attr, value)
+                if _accepts(inst, hls, min(op.data_inputs, len(node.input))):
+                    ok.append(value)
+            info["folds"][attr] = ok or [1]
+    finally:
+        for attr, value in saved.items():
+            inst.set_nodeattr(attr, value)
+    bits = op.pair_bits(inst) if hls else None
+    info["pair_bits"] = bits
+    return info
