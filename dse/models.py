@@ -136,6 +136,7 @@ ZOO: dict[str, ZooModel] = {
                 "step_minimize_bit_width",
                 "step_generate_estimate_reports",
             ),
+            # unset in the yml; its convert step makes every threshold standalone anyway
             standalone_thresholds=False,
             board="ZCU102",
         ),

@@ -143,7 +143,7 @@ class MobileNetTiny(nn.Module):
 class _BasicBlock(nn.Module):
     """brevitas_examples.bnn_pynq's QuantBasicBlock: a ReLU on both add inputs (same sign)."""
 
-    def __init__(self, cin: int, cout: int, stride: int, shared_act: qnn.QuantReLU, bits: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, shared_act: nn.Module, bits: int) -> None:
         super().__init__()
         self.conv1 = _conv2d(cin, cout, 3, bits, stride)
         self.bn1 = nn.BatchNorm2d(cout)
@@ -177,9 +177,9 @@ class ResNetTiny(nn.Module):
     at export). 1x3x8x8 input, 8 channels.
 
     ``widths`` lists the blocks' output channels; a block that changes the width has stride 2
-    and a 1x1 conv shortcut (as ResNet's first block of a stage). Each block roughly doubles
-    the time of finn-plus's ``step_resnet_streamline`` (7 s for one, 15 s for two here), hence
-    a single block by default.
+    and a 1x1 conv shortcut (as ResNet's first block of a stage). finn-plus's
+    ``step_resnet_streamline`` is slow on every extra block (7 s for one block, 15 s for
+    ``(8, 16)`` on two cores), hence a single block by default.
     """
 
     def __init__(self, widths: tuple[int, ...] = (8,), num_classes: int = 10, bits: int = 4,
@@ -189,7 +189,8 @@ class ResNetTiny(nn.Module):
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = _relu(bits)
         blocks: list[_BasicBlock] = []
-        shared, cin = self.relu, widths[0]
+        shared: nn.Module = self.relu
+        cin = widths[0]
         for cout in widths:
             stride = 1 if cout == cin else 2
             blocks.append(_BasicBlock(cin, cout, stride, shared, bits))

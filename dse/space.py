@@ -251,6 +251,21 @@ def build_space(
             for n in takers:
                 decided[(n["name"], attr)] = (value, f"{where}.{attr}")
 
+    # Categorical values FINN builds, per node. A rule over several nodes (op_type: MVAU on
+    # HLS and RTL MVAUs) gives each node the values it builds; a value no node builds is an error.
+    accepted: dict[tuple[str, str], list[str]] = {}
+    refusals: dict[tuple[str, str], dict[str, str]] = {}
+    accepted_by_rule: dict[str, set[str]] = {}
+    for (name, attr), (value, where) in decided.items():
+        if attr not in ops.CHOICE_ATTRS:
+            continue
+        n = by_name[name]
+        offered_modes = decided.get((name, "mem_mode"), (None,))[0]
+        allowed, refused = ops.model_of(n["op_type"]).choice_values(  # type: ignore[union-attr]
+            {**n, "mem_modes_offered": offered_modes}, attr, device)
+        accepted[(name, attr)], refusals[(name, attr)] = allowed, refused
+        accepted_by_rule.setdefault(where, set()).update(v for v in value if v in allowed)
+
     knobs: list[Knob] = []
     fixed: Assign = {}
 
@@ -299,19 +314,17 @@ def build_space(
             knob = add(name, attr, values, options, True, **pair)
             if attr == "SIMD":
                 simd_knob = knob
-        offered_modes = decided.get((name, "mem_mode"), (None,))[0]
         for attr in ops.CHOICE_ATTRS:
             choice = decided.get((name, attr))
             if choice is None:
                 continue
-            allowed, refused = model.choice_values({**n, "mem_modes_offered": offered_modes}, attr, device)
+            vals = [v for v in dict.fromkeys(choice[0]) if v in accepted[(name, attr)]]
             for value in choice[0]:
-                if value in refused:
-                    raise DseError(f"{choice[1]}: {value!r} is not built by FINN for {name}: {refused[value]}")
-                if value not in allowed:
-                    raise DseError(f"{choice[1]}: {value!r} is not allowed for {name} (allowed: {', '.join(allowed)})")
-            vals = list(dict.fromkeys(choice[0]))
-            add(name, attr, vals, [{name: model.assign(attr, v, device)} for v in vals], False)
+                if value not in accepted_by_rule[choice[1]]:  # no node of the rule takes it: say why
+                    reason = refusals[(name, attr)].get(value) or f"allowed: {', '.join(accepted[(name, attr)])}"
+                    raise DseError(f"{choice[1]}: {value!r} is not built by FINN for {name}: {reason}")
+            if vals:
+                add(name, attr, vals, [{name: model.assign(attr, v, device)} for v in vals], False)
 
     target = None
     wwidth = None

@@ -43,7 +43,7 @@ from dse.storage import (  # noqa: F401  (load_study: the CLI's way to open an e
 )
 
 #: Bumped whenever the content of a prefix cache entry changes, so old entries are not reused.
-PREFIX_LAYOUT = 2
+PREFIX_LAYOUT = 3
 _RUN_KEYS = ("name", "description", "n_trials", "sampler", "sampler_options", "seed")
 #: Seconds between a worker's heartbeats on a server database (a dead worker's trial is
 #: re-queued after three missed beats).
