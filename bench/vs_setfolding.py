@@ -117,11 +117,20 @@ class Result:
     #: hardware check of dse's equal-throughput point and of SetFolding's best (None: not run)
     hw_dse: dict[str, Any] | None = None
     hw_sf: dict[str, Any] | None = None
+    #: SetFolding's best design that also passes FINN's hardware checks (set when they run)
+    sf_pick: Build | None = None
+
+    def sf_ranked(self) -> list[Build]:
+        """SetFolding's designs within the budget, best first."""
+        feasible = [b for b in self.sf_builds if b.feasible]
+        return sorted(feasible, key=lambda b: (-b.metrics["throughput_fps"], b.metrics["LUT"]))
 
     @property
     def sf_best(self) -> Build | None:
-        feasible = [b for b in self.sf_builds if b.feasible]
-        return max(feasible, key=lambda b: (b.metrics["throughput_fps"], -b.metrics["LUT"]), default=None)
+        if self.sf_pick is not None:
+            return self.sf_pick
+        ranked = self.sf_ranked()
+        return ranked[0] if ranked else None
 
 
 # -- networks ---------------------------------------------------------------------------------
@@ -409,6 +418,19 @@ def bench_network(net: Network, worker: FinnWorker, tmp: Path, args: argparse.Na
     result.sf_builds = sweep_setfolding(worker, plan, work, (min(fps), max(fps)), args.targets, args.bisections,
                                         wwidths, result.notes)
     result.sf_s = time.perf_counter() - started
+    if args.hw_check:
+        # compare with the best design SetFolding *builds*: its estimate build accepts some
+        # foldings that FINN's own stream-width checks refuse later (e.g. a Reshape PE that
+        # divides the output but not the input), and a hardware build would stop there
+        ranked = result.sf_ranked()[:8]
+        checks = hardware_check(plan, [b.report_dir / "auto_folding_config.json" for b in ranked], work / "check-sf")
+        for build, check in zip(ranked, checks):
+            if not check["errors"]:
+                result.sf_pick = build
+                break
+            result.notes.append(f"SetFolding's {build.metrics['throughput_fps']:.6g} fps design (target_fps="
+                                f"{build.target_fps}, mvau_wwidth_max={build.wwidth}) fails FINN's stream-width "
+                                f"checks, not compared: {check['errors'][0]}")
     sf = result.sf_best
     if sf is None:
         result.notes.append("no SetFolding design fits the device budget")

@@ -12,7 +12,7 @@ Example::
 
     from dse.models import FLOWS, export_model
     export_model("tfc-w1a1", "studies/models/tfc-w1a1.onnx")
-    config = FLOWS["resnet-tiny"].build_config()  # a finn_build_config dict
+    FLOWS["resnet-tiny"].steps  # finn-plus's resnet18.yml steps, cut after the estimates
 """
 
 from __future__ import annotations
@@ -26,30 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from dse.errors import DseError
+from dse.finn.adapter import ESTIMATE_STEPS
 
-
-#: FPGA part of each board a flow suggests (as ``finn.util.basic.part_map``).
-BOARD_PARTS: dict[str, str] = {
-    "Pynq-Z1": "xc7z020clg400-1",
-    "ZCU102": "xczu9eg-ffvb1156-2-e",
-    "ZCU104": "xczu7ev-ffvc1156-2-e",
-}
 
 _LIB = "finn.builder.custom_step_library."
 #: finn-plus's default estimate flow (``estimate_only_dataflow_steps``).
-_DEFAULT_ESTIMATE_STEPS = (
-    "step_qonnx_to_finn",
-    "step_tidy_up",
-    "step_streamline",
-    "step_convert_to_hw",
-    "step_minimize_bit_width_initial",
-    "step_create_dataflow_partition",
-    "step_specialize_layers",
-    "step_target_fps_parallelization",
-    "step_apply_folding_config",
-    "step_minimize_bit_width",
-    "step_generate_estimate_reports",
-)
+_DEFAULT_ESTIMATE_STEPS = tuple(ESTIMATE_STEPS)
 
 
 @dataclass(frozen=True)
@@ -66,24 +48,6 @@ class FinnFlow:
     board: str
     #: further ``DataflowBuildConfig`` keys the flow sets (e.g. cybsec's ``mvau_wwidth_max``)
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def fpga_part(self) -> str:
-        """The FPGA part of :attr:`board`."""
-        return BOARD_PARTS[self.board]
-
-    def build_config(self, synth_clk_period_ns: float = 10.0, **overrides: Any) -> dict[str, Any]:
-        """A ``finn_build_config`` dict for an estimate build with this flow."""
-        config: dict[str, Any] = {
-            "synth_clk_period_ns": synth_clk_period_ns,
-            "fpga_part": self.fpga_part,
-            "generate_outputs": ["estimate_reports"],
-            "steps": list(self.steps),
-            "standalone_thresholds": self.standalone_thresholds,
-            **self.options,
-        }
-        config.update(overrides)
-        return config
 
 
 @dataclass(frozen=True)

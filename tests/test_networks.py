@@ -168,3 +168,46 @@ def test_frontier_predictions_equal_real_builds(plans, net, tmp_path, worker):
         assert metrics["max_cycles"] == point.max_cycles, (net, point.folding)
         for resource, value in point.resources.items():
             assert metrics[resource] == pytest.approx(value), (net, resource)
+
+
+def test_specialize_layers_config_reaches_finn_and_the_prefix_key(tmp_path, worker):
+    """finn-plus's flows choose HLS or RTL per layer with a specialize-layers file; inline works too."""
+    flow = FLOWS["mlp-rtl"]
+    base = textwrap.dedent(f"""\
+        model: mlp-rtl
+        device: {flow.board}
+        finn:
+          steps: {list(flow.steps)}
+          standalone_thresholds: true
+        """)
+    (tmp_path / "hls.json").write_text(json.dumps({"Defaults": {"preferred_impl_style": ["hls", ["MVAU"]]}}))
+    variants = {
+        "default": "",
+        "file": "  specialize_layers_config_file: hls.json\n",
+        "inline": "  specialize_layers_config:\n    Defaults: {preferred_impl_style: [hls, [MVAU]]}\n",
+    }
+    plans = {}
+    for name, extra in variants.items():
+        path = write_config(tmp_path, base + extra, f"{name}.yaml")
+        plans[name] = study_mod.prepare(path, storage=f"sqlite:///{tmp_path}/dse.db", worker=worker, create=False)
+    ops = {name: {k.node.rsplit("_", 1)[0] for k in p.target.space.knobs} for name, p in plans.items()}
+    assert "MVAU_rtl" in ops["default"] and "MVAU_hls" not in ops["default"]
+    assert "MVAU_hls" in ops["file"] and "MVAU_rtl" not in ops["file"]
+    # the same content, from a file or inline, is the same prefix; another choice is another prefix
+    assert plans["file"].target.prefix_dir == plans["inline"].target.prefix_dir != plans["default"].target.prefix_dir
+    with pytest.raises(study_mod.DseError, match=r"bad.yaml: finn.specialize_layers_config_file: .*missing.json cannot be read"):
+        study_mod.prepare(write_config(tmp_path, base + "  specialize_layers_config_file: missing.json\n", "bad.yaml"),
+                          storage=f"sqlite:///{tmp_path}/dse.db", worker=worker, create=False)
+
+
+def test_the_prefix_is_shared_by_studies_of_the_same_content(tmp_path, worker):
+    """Two study names, one model and FINN settings: the second study reuses the first one's prefix."""
+    text = "model: mlp-float\ndevice: Pynq-Z1\nfinn:\n  steps: " + json.dumps(list(FLOWS["mlp-float"].steps)) + "\n"
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    first = study_mod.prepare(write_config(tmp_path, "name: one\n" + text, "one.yaml"), storage=storage, worker=worker)
+    stamp = (first.target.prefix_dir / "manifest.json").stat().st_mtime_ns
+    second = study_mod.prepare(write_config(tmp_path, "name: two\n" + text, "two.yaml"), storage=storage, worker=worker)
+    assert second.target.prefix_dir == first.target.prefix_dir
+    assert (second.target.prefix_dir / "manifest.json").stat().st_mtime_ns == stamp  # not rebuilt
+    first.close()
+    second.close()

@@ -132,3 +132,13 @@ def test_vivado_steps_are_refused_before_finn(tmp_path, monkeypatch):
     text = f"name: bad\nmodel: tfc-w1a1\ndevice: Pynq-Z1\nfinn:\n  steps: {steps}\n"
     with pytest.raises(DseError, match=r"space.yaml: finn.steps: step_generate_hardware needs Vivado/Vitis"):
         study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/x.db", worker=_NoFinn())
+
+
+def test_the_op_model_knows_finns_op_types(worker, tmp_path):
+    """dse.finn.ops.FINN_OP_TYPES is finn-plus's registry: a FINN upgrade that adds ops fails here."""
+    from dse.finn import adapter, ops
+
+    adapter.load_finn(tmp_path)
+    import finn.custom_op.fpgadataflow as hw
+
+    assert ops.FINN_OP_TYPES == set(hw.custom_op)

@@ -21,7 +21,7 @@ class Device:
     @property
     def facts(self) -> DeviceFacts:
         """What FINN's validity rules need of this device."""
-        return DeviceFacts(self.part, has_uram=self.budget["URAM"] > 0, has_dsp=self.budget["DSP"] > 0)
+        return DeviceFacts(self.part, has_uram=self.budget["URAM"] > 0)
 
 
 def resolve_device(name: str, override: dict[str, float] | None = None, where: str = "device") -> Device:

@@ -17,9 +17,10 @@ Two halves, both plain functions of data:
 
 Example::
 
-    from dse.finn.ops import model_of
-    model_of("MVAU_rtl").choice_values({"op_type": "MVAU_rtl", ...}, "resType", device)
-    # (['dsp'], {'lut': 'FINN has no LUT-based RTL MVAU ...'})
+    >>> from dse.finn.ops import DeviceFacts, model_of
+    >>> node = {"impl": "rtl", "choices": {"resType": ["auto", "dsp", "lut"]}}
+    >>> model_of("MVAU_rtl").choice_values(node, "resType", DeviceFacts("xczu7ev-ffvc1156-2-e", has_uram=True))[0]
+    ['auto', 'dsp']
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ class DeviceFacts:
 
     part: str
     has_uram: bool
-    has_dsp: bool = True
 
     @property
     def versal(self) -> bool:
@@ -167,10 +167,27 @@ def _layernorm_bounds(inst: Any) -> dict[str, list[int]]:
     return {"SIMD": [s for s in divisors(dim) if dim // s > 12] or [1]}
 
 
+def _io_divisors(inst: Any) -> list[int]:
+    return divisors(math.gcd(int(inst.get_normal_input_shape()[-1]), int(inst.get_normal_output_shape()[-1])))
+
+
 def _reshape_bounds(inst: Any) -> dict[str, list[int]]:
     # PE folds the input and the output stream: it must divide both last dimensions
     # (custom_op/fpgadataflow/reshape.py get_folded_input_shape / get_folded_output_shape)
-    return {"PE": divisors(math.gcd(int(inst.get_normal_input_shape()[-1]), int(inst.get_normal_output_shape()[-1])))}
+    return {"PE": _io_divisors(inst)}
+
+
+def _shuffle_bounds(inst: Any) -> dict[str, list[int]]:
+    # SIMD divides the innermost input and output dimension (shuffle.py, inner_shuffle.py,
+    # outer_shuffle.py get_folded_*_shape); their NumChannels attribute is a default, not a shape
+    return {"SIMD": _io_divisors(inst)}
+
+
+def _generic_bounds(inst: Any) -> dict[str, list[int]]:
+    # an op SetFolding does not know (Crop, Requant, HWSoftmax, Upsample, Pad1D, ...): fold the
+    # innermost dimension; describe() keeps only the values FINN's node code accepts
+    types = inst.get_nodeattr_types()
+    return {attr: _io_divisors(inst) for attr in FOLD_ATTRS if attr in types}
 
 
 def _mvau_bounds(inst: Any) -> dict[str, list[int]]:
@@ -302,11 +319,13 @@ OPS: tuple[OpModel, ...] = (
     OpModel("StreamingConcat", ("StreamingConcat_hls", "StreamingSplit_hls"), folds=("SIMD",),
             bounds=lambda i: {"SIMD": _common_divisors([int(c) for c in i.get_nodeattr("ChannelsPerStream")])}),
     OpModel("LayerNorm", ("LayerNorm_rtl",), folds=("SIMD",), bounds=_layernorm_bounds),
-    OpModel("Shuffle", ("Shuffle", "InnerShuffle_rtl", "OuterShuffle_hls"), folds=("SIMD",), bounds=_simd_bounds),
+    OpModel("Shuffle", ("InnerShuffle_rtl", "OuterShuffle_hls"), folds=("SIMD",), bounds=_shuffle_bounds),
+    # last: every other HLS/RTL op with a PE or SIMD attribute (stream plumbing has none)
+    OpModel("Other", ("*_hls", "*_rtl"), folds=FOLD_ATTRS, bounds=_generic_bounds),
 )
 
-#: Every family name, for error messages and layer-rule checks.
-FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(m.family for m in OPS))
+#: The families with their own entry (for error messages and layer-rule checks).
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(m.family for m in OPS if m.family != "Other"))
 
 
 def model_of(op_type: str) -> OpModel | None:
@@ -317,19 +336,28 @@ def model_of(op_type: str) -> OpModel | None:
     return None
 
 
+#: finn-plus 1.6.1's hardware op types before specialization (finn.custom_op.fpgadataflow's
+#: registry; a test compares it with the installed FINN), so layer rules can be checked without
+#: importing FINN. Specialized op types add ``_hls``/``_rtl``.
+FINN_OP_TYPES: frozenset[str] = frozenset("""
+    ConvolutionInputGenerator Crop DNNContainer DuplicateStreams ElementwiseAbsDiff ElementwiseAdd ElementwiseAnd
+    ElementwiseBitShift ElementwiseBitwiseAnd ElementwiseBitwiseOr ElementwiseBitwiseXor ElementwiseDiv
+    ElementwiseEqual ElementwiseGreater ElementwiseGreaterOrEqual ElementwiseLess ElementwiseLessOrEqual
+    ElementwiseMax ElementwiseMul ElementwiseOr ElementwiseSub ElementwiseXor FMPadding FMPadding_Pixel
+    GlobalAccPool HWSoftmax HWWhere InnerShuffle LabelSelect LayerNorm Lookup MVAU MergeMultiHeads OuterShuffle
+    PWPolyF Pad1D Pool ReplicateStream Requant ScaledDotProductAttention SelectToken Shuffle SplitMultiHeads
+    Squeeze StreamingConcat StreamingDataWidthConverter StreamingDataflowPartition StreamingFIFO StreamingSplit
+    Thresholding Unsqueeze UpsampleNearestNeighbour VVAU
+""".split())
+
+
 def known_pattern(pattern: str) -> bool:
-    """Whether a layer rule's ``op_type`` pattern can select any op this model knows.
+    """Whether a layer rule's ``op_type`` pattern can select any FINN hardware op (or family).
 
     ``MVAU`` matches ``MVAU_hls``/``MVAU_rtl``; globs are allowed; ``*`` matches everything.
     """
-    for model in OPS:
-        names = [model.family, *model.op_types]
-        for name in names:
-            if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, pattern + "_*"):
-                return True
-            if "*" in name and (fnmatch.fnmatchcase(pattern, name) or fnmatch.fnmatchcase(pattern + "_hls", name)):
-                return True
-    return False
+    names = {*FINN_OP_TYPES, *(f"{n}_{impl}" for n in FINN_OP_TYPES for impl in ("hls", "rtl")), *FAMILIES}
+    return any(fnmatch.fnmatchcase(name, pattern) for name in names)
 
 
 # -- the worker side: FINN's node instance -> plain facts ------------------------------------
@@ -383,17 +411,19 @@ def describe(model: Any, node: Any, inst: Any) -> dict[str, Any]:
         elif attr in op.virtual_values:
             info["choices"][attr] = list(op.virtual_values[attr])
     hls = info["impl"] == "hls"
-    saved = {a: inst.get_nodeattr(a) for a in op.folds}
+    folds = [a for a in op.folds if a in types]
+    saved = {a: inst.get_nodeattr(a) for a in folds}
     try:
         for attr, candidates in op.bounds(inst).items():
-            for other in op.folds:
+            for other in folds:
                 inst.set_nodeattr(other, 1)
             ok = []
             for value in candidates:
                 inst.set_nodeattr(attr, value)
                 if _accepts(inst, hls, min(op.data_inputs, len(node.input))):
                     ok.append(value)
-            info["folds"][attr] = ok or [1]
+            if ok:  # else FINN refuses every value (e.g. a stream too wide even at 1): no knob
+                info["folds"][attr] = ok
     finally:
         for attr, value in saved.items():
             inst.set_nodeattr(attr, value)
