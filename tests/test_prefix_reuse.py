@@ -69,6 +69,36 @@ def test_cnv_is_bit_identical(cnv_plan, worker, tmp_path):
     _compare_with_full_builds(cnv_plan, worker, tmp_path, 1)
 
 
+@pytest.mark.parametrize("net", ["mobilenet-tiny", "resnet-tiny", "conv1d-tiny", "mlp-float", "mlp-rtl"])
+def test_finn_plus_benchmark_flows_are_bit_identical(tmp_path, worker, net):
+    """Each network with its finn-plus flow's steps (mobilenetv1's has no target_fps step): the
+    hoisted tail from the cached prefix writes the reports of a full, uncached finn-plus build."""
+    from dse.models import FLOWS
+
+    flow = FLOWS[net]
+    text = f"""
+    name: {net}
+    model: {net}
+    device: {flow.board}
+    finn:
+      steps: {json.dumps(list(flow.steps))}
+      standalone_thresholds: {json.dumps(flow.standalone_thresholds)}
+    layers:
+      - match: {{op_type: "*"}}
+        PE: all
+        SIMD: all
+      - match: {{op_type: MVAU}}
+        ram_style: [block, distributed]
+    sampler: random
+    n_trials: 2
+    """
+    plan = study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    assert plan.target.hoisted, plan.target.hoist_blocker
+    study_mod.run(plan)
+    _compare_with_full_builds(plan, worker, tmp_path, 2)
+    plan.close()
+
+
 def test_a_changed_knob_is_a_new_key_and_a_corrupt_entry_is_rebuilt(tmp_path, worker):
     base = """
     name: keyed

@@ -345,7 +345,7 @@ FINN_OP_TYPES: frozenset[str] = frozenset("""
     ElementwiseEqual ElementwiseGreater ElementwiseGreaterOrEqual ElementwiseLess ElementwiseLessOrEqual
     ElementwiseMax ElementwiseMul ElementwiseOr ElementwiseSub ElementwiseXor FMPadding FMPadding_Pixel
     GlobalAccPool HWSoftmax HWWhere InnerShuffle LabelSelect LayerNorm Lookup MVAU MergeMultiHeads OuterShuffle
-    PWPolyF Pad1D Pool ReplicateStream Requant ScaledDotProductAttention SelectToken Shuffle SplitMultiHeads
+    PWPolyF Pad1D Pool ReplicateStream Requant Reshape ScaledDotProductAttention SelectToken Shuffle SplitMultiHeads
     Squeeze StreamingConcat StreamingDataWidthConverter StreamingDataflowPartition StreamingFIFO StreamingSplit
     Thresholding Unsqueeze UpsampleNearestNeighbour VVAU
 """.split())
