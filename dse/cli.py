@@ -79,6 +79,7 @@ def run(
     plan = study_mod.prepare(config, url, study, sampler, seed, trials, trial_timeout=trial_timeout,
                              heartbeat=heartbeat, seed_offset=worker_index)
     name = plan.study.study_name
+    why = None
     try:
         for note in plan.notes:
             err.print(note)
@@ -95,9 +96,15 @@ def run(
             err.print(f"study {name!r}: {plan.n_trials} trial(s) to run with {plan.sampler_name}, "
                       f"{len(plan.target.space.knobs)} parameters")
             _run_with_progress(plan, study_mod)
+        why = study_mod.nothing_fits(plan) if jobs == 1 else None
+        if why is not None:
+            plan.study.set_user_attr("nothing_fits", why)
     finally:
         plan.close()
     frame = pareto_frame(plan.study)
+    if frame.empty and why is not None:
+        err.print(f"{name}: {why}", markup=False)
+        return
     out.print(_frame_table(frame[TABLE_COLUMNS], f"Pareto front of {name} ({len(frame)} feasible non-dominated trials)"))
 
 
@@ -193,6 +200,9 @@ def status(
         table.add_row(name, *[_fmt(info[k]) for k in ("trials", "complete", "fail", "running", "waiting", "pareto", "best_feasible_fps")])
         for category, entry in info["failures"].items():
             failure_lines.append(f"{name}: {entry['count']} x {category}: {entry['example'][:160]} -> {entry['hint']}")
+        if info["pareto"] == 0 and info["complete"]:
+            why = load_study(name, storage).user_attrs.get("nothing_fits", "no completed trial fits the budget and caps")
+            failure_lines.append(f"{name}: {why}")
     out.print(table)
     for line in failure_lines:
         out.print(line, markup=False)
@@ -276,14 +286,23 @@ def frontier(
     cost: Optional[str] = typer.Option(None, "--cost", help="LUT, BRAM_18K, URAM, DSP or weights like LUT=1,BRAM_18K=100 "
                                        "(default: the space's resource objective)."),
     format: str = typer.Option("table", "--format", help="table or json."),
+    best: bool = typer.Option(False, "--best", help="Only the fastest configuration that fits the budget and caps."),
+    folding: Optional[Path] = typer.Option(None, "--folding", help="With --best: write its FINN folding JSON here."),
+    build_config: Optional[Path] = typer.Option(None, "--build-config",
+                                                help="With --best: also write a FINN DataflowBuildConfig JSON using it."),
     storage: Optional[str] = StorageOpt,
 ) -> None:
-    """Print the exact throughput-vs-resource Pareto front predicted from FINN's estimators, without building."""
+    """Print the exact throughput-vs-resource Pareto front within the device budget and caps,
+    predicted from FINN's estimators, without building."""
     from dse import frontier as frontier_mod
     from dse import study as study_mod
 
     if format not in ("table", "json"):
         raise DseError(f"--format: {format!r} is not one of table, json")
+    if (folding is not None or build_config is not None) and not best:
+        raise DseError("--folding/--build-config: only with --best (for a study's trial use dse export)")
+    if build_config is not None and folding is None:
+        raise DseError("--build-config: needs --folding (the build config points FINN at that file)")
     weights = _parse_cost(cost) if cost is not None else None
     started = time.perf_counter()
     plan = study_mod.prepare(config, storage, create=False)
@@ -296,13 +315,24 @@ def frontier(
     finally:
         plan.close()
     seconds = time.perf_counter() - started
+    if best:
+        points = [p for p in points if p.feasible][:1]
+        if not points:
+            raise DseError(f"{config}: no front point meets every cap (see dse frontier {config})")
+        if folding is not None:
+            _write_json(folding, points[0].as_dict()["folding_config"])
+            if build_config is not None:
+                cfg = {**plan.target.build_config, "folding_config_file": str(folding.resolve())}
+                _write_json(build_config, cfg)
+            err.print(f"wrote {folding}" + (f" and {build_config}" if build_config is not None else ""))
     if format == "json":
         sys.stdout.write(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
         return
     from dse.analysis import folding_summary
 
     cost_text = " + ".join(f"{w:g}*{r}" if w != 1 else r for r, w in weights.items())
-    table_out = Table(title=f"Exact front of {plan.space_file.name}: throughput vs {cost_text} "
+    what = "Fastest configuration that fits" if best else "Exact front"
+    table_out = Table(title=f"{what} of {plan.space_file.name}: throughput vs {cost_text} "
                             f"({len(points)} points of {table.size:.3g}; {seconds:.1f} s, no builds)")
     for column in ("throughput_fps", "max_cycles", "LUT", "BRAM_18K", "URAM", "DSP", "feasible", "folding"):
         table_out.add_column(column, overflow="fold")
@@ -310,7 +340,8 @@ def frontier(
         table_out.add_row(_fmt(p.throughput_fps), str(p.max_cycles), *[_fmt(p.resources[r]) for r in ("LUT", "BRAM_18K", "URAM", "DSP")],
                           "yes" if p.feasible else "no", folding_summary(p.folding))
     out.print(table_out)
-    err.print(frontier_mod.budget_note(points, weights, table.budget))
+    if not best:
+        err.print(frontier_mod.budget_note(points, weights, table.budget))
 
 
 def _parse_cost(text: str) -> dict[str, float]:

@@ -240,19 +240,32 @@ def predict(table: Table, params: dict[str, Any]) -> Point:
     return _point(table, chosen, {"LUT": 1.0})
 
 
-def front(table: Table, weights: dict[str, float], feasible: Any = None) -> list[Point]:
+def front(
+    table: Table, weights: dict[str, float], feasible: Any = None, limits: dict[str, float] | None = None,
+    max_cycles: int | None = None,
+) -> list[Point]:
     """The exact Pareto front of (throughput up, weighted resource cost down), fastest first.
 
     ``weights``: non-negative weight per resource, e.g. ``{"LUT": 1.0}``. Among options of
     equal cost a unit takes the one using the fewest other resources (then the fewest cycles),
     so front points are also as lean as possible in what the cost ignores.
+
+    ``limits`` (resource -> most it may use, e.g. the device budget and resource caps) makes it
+    the exact front *within* them: at every bottleneck the cheapest configuration that meets
+    every limit at once. Where the unit-by-unit cheapest one breaks a limit, that is a
+    multiple-choice knapsack, solved exactly by HiGHS (SciPy's MILP). ``max_cycles``: drop
+    bottlenecks slower than this (a minimum-throughput cap).
     """
     if not weights or any(w < 0 or r not in RESOURCES for r, w in weights.items()) or not any(weights.values()):
         raise DseError(f"frontier: the cost must weigh some of {', '.join(RESOURCES)} with non-negative weights")
     scale = {r: 1.0 / table.budget[r] if table.budget.get(r) else 1.0 for r in RESOURCES}
+    limits = {r: v for r, v in (limits or {}).items() if v is not None and math.isfinite(v)}
 
     def key(option: Option) -> tuple[float, float, int]:
         return (_cost(option.resources, weights), sum(option.resources[r] * scale[r] for r in RESOURCES), option.cycles)
+
+    def fits(point: Point) -> bool:
+        return all(point.resources[r] <= limit for r, limit in limits.items())
 
     by_cycles = [sorted(u.options, key=lambda o: o.cycles) for u in table.units]
     candidates = sorted({table.const_cycles, *(o.cycles for u in table.units for o in u.options)})
@@ -260,6 +273,8 @@ def front(table: Table, weights: dict[str, float], feasible: Any = None) -> list
     cursor = [0] * len(table.units)
     points: list[Point] = []
     for bound in candidates:  # fastest first: raising the bound only adds options
+        if max_cycles is not None and bound > max_cycles:
+            break
         for i, options in enumerate(by_cycles):
             while cursor[i] < len(options) and options[cursor[i]].cycles <= bound:
                 option = options[cursor[i]]
@@ -269,11 +284,70 @@ def front(table: Table, weights: dict[str, float], feasible: Any = None) -> list
         if bound < table.const_cycles or any(b is None for b in best):
             continue
         point = _point(table, list(best), weights, feasible)  # type: ignore[arg-type]
+        if limits and not fits(point):
+            chosen = _cheapest_within(table, [o[: c] for o, c in zip(by_cycles, cursor)], weights, limits, key)
+            if chosen is None:
+                continue  # nothing this fast fits
+            point = _point(table, chosen, weights, feasible)
         if points and point.max_cycles == points[-1].max_cycles:
             continue
         if not points or point.cost < points[-1].cost:
             points.append(point)
     return points
+
+
+def _cheapest_within(
+    table: Table, allowed: list[list[Option]], weights: dict[str, float], limits: dict[str, float], key: Any,
+) -> list[Option] | None:
+    """One option per unit, minimum cost, every limited resource within its limit (or None).
+
+    A multiple-choice knapsack: binary x per option, one per unit, solved exactly by HiGHS.
+    The solution is re-checked with exact sums; HiGHS' feasibility tolerance cannot let a point
+    over a limit through.
+    """
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    # within a unit, an option no better than another in cost and every limited resource is never needed
+    pruned: list[list[Option]] = []
+    for options in allowed:
+        ranked = sorted(options, key=key)
+        keep: list[Option] = []
+        for o in ranked:
+            if not any(all(k.resources[r] <= o.resources[r] for r in limits) for k in keep):
+                keep.append(o)
+        pruned.append(keep)
+    flat = [(u, o) for u, options in enumerate(pruned) for o in options]
+    n = len(flat)
+    cost = np.array([_cost(o.resources, weights) for _, o in flat])
+    # a tiny tie-break towards lean options (as ``key`` does), far below any cost difference
+    lean = np.array([key(o)[1] for _, o in flat])
+    spread_cost = max(float(cost.max() - cost.min()), 1.0)
+    objective = cost + lean * (spread_cost * 1e-9 / max(float(lean.max()), 1e-12))
+    one = np.zeros((len(pruned), n))
+    for j, (u, _) in enumerate(flat):
+        one[u, j] = 1.0
+    resources = sorted(limits)
+    use = np.array([[o.resources[r] for _, o in flat] for r in resources])
+    room = np.array([limits[r] - table.const_resources[r] for r in resources])
+    if (room < 0).any():
+        return None
+    for attempt in range(3):
+        # exact limits first; only if HiGHS' tolerance let a solution over one, tighten a hair
+        slack = room - (np.maximum(np.abs(room), 1.0) * 1e-9 * 10**attempt if attempt else 0.0)
+        result = milp(
+            objective,
+            constraints=[LinearConstraint(one, 1, 1), LinearConstraint(use, -np.inf, slack)],
+            integrality=np.ones(n), bounds=Bounds(0, 1), options={"mip_rel_gap": 0},
+        )
+        if result.status != 0 or result.x is None:
+            return None
+        chosen = [flat[j][1] for j in np.flatnonzero(result.x > 0.5)]
+        if len(chosen) == len(pruned) and all(
+            table.const_resources[r] + sum(o.resources[r] for o in chosen) <= limits[r] for r in resources
+        ):
+            return chosen
+    return None  # pragma: no cover - tolerance trouble three times over
 
 
 def spread(points: list[Point]) -> list[Point]:
@@ -332,6 +406,10 @@ def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, 
     cost = options.get("cost")
     if cost is None:
         picked = [m for m in objectives if m in RESOURCES]
+        if len(picked) > 1:  # one cost is computed; choosing one of them silently would mislead
+            raise DseError(f"frontier: the objectives name {len(picked)} resources ({', '.join(picked)}); the front "
+                           f"is computed for one cost: give weights, e.g. cost: {{{picked[0]}: 1, {picked[1]}: 100}} "
+                           f"(sampler_options.cost, or --cost for dse frontier)")
         weights: dict[str, float] | None = {picked[0] if picked else "LUT": 1.0}
     else:
         weights = weights_of(cost)
@@ -347,14 +425,40 @@ def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, 
 
 
 def budget_note(points: list[Point], weights: dict[str, float], budget: dict[str, float]) -> str:
-    """Whether the feasible part of the front is the exact front under the budgets (one line)."""
+    """What the feasible points are (one line): the exact front within the limits, or not."""
     infeasible = [p for p in points if not p.feasible]
+    if not points:
+        return "no configuration fits the budgets and caps"
     if not infeasible:
-        return "every point fits the budgets: the feasible front is exact"
-    if len(weights) == 1:
-        (resource,) = weights
-        if all(p.resources[resource] > budget.get(resource, math.inf) for p in infeasible):
-            return (f"{len(infeasible)} point(s) exceed the {resource} budget itself; "
-                    f"the feasible points are the exact front within the budgets")
-    return (f"{len(infeasible)} point(s) break a budget or cap the cost does not weigh; there a feasible "
-            f"configuration may exist at a higher cost: the feasible points bound the front from below")
+        return "every point fits the device budget and caps: this is the exact front within them"
+    return (f"{len(infeasible)} point(s) break a cap the frontier cannot enforce exactly (latency, a minimum "
+            f"resource or a maximum throughput); the feasible points bound that front from below")
+
+
+def why_nothing_fits(table: Table, limits: dict[str, float], max_cycles: int | None = None) -> str:
+    """Why no configuration meets the limits, in one line: the nodes whose every option breaks one.
+
+    Each unit's least use of each resource over all its options (whatever their speed) is a
+    lower bound; where even those add up to more than a limit, the line names the units that
+    take most, and what could change it.
+    """
+    reasons = []
+    for resource, limit in sorted(limits.items()):
+        least = [(min(o.resources[resource] for o in u.options), u) for u in table.units]
+        total = table.const_resources[resource] + sum(v for v, _ in least)
+        if total <= limit:
+            continue
+        heavy = sorted(least, key=lambda x: -x[0])[:3]
+        named = ", ".join(f"{'+'.join(u.nodes)} >= {v:,.0f}" for v, u in heavy if v > 0)
+        fixed = f", fixed nodes {table.const_resources[resource]:,.0f}" if table.const_resources[resource] else ""
+        reasons.append(f"{resource}: at least {total:,.0f} at every option, limit {limit:,.0f} ({named}{fixed})")
+    if max_cycles is not None:
+        fastest = max([table.const_cycles, *(min(o.cycles for o in u.options) for u in table.units)])
+        if fastest > max_cycles:
+            reasons.append(f"throughput: at most {table.throughput(fastest):,.0f} fps, the caps ask for more")
+    if not reasons:
+        return ("no configuration meets every limit at once (each resource alone could fit); "
+                "relax a cap, or widen the space")
+    return ("nothing fits: " + "; ".join(reasons)
+            + " - try a memory style (ram_style), another implementation (finn.specialize_layers_config), "
+              "other bit widths, or a larger device")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -323,8 +324,78 @@ def predicted_front(target: Target, worker: FinnWorker, weights: dict[str, float
     """
     from dse import frontier
 
+    if "latency_ns" in target.objectives:
+        raise DseError("frontier: objectives: latency_ns is not computed (FINN's estimate-mode latency is a sum "
+                       "along the pipeline, not the bottleneck); use throughput_fps or max_cycles")
     table = frontier.tabulate(target, worker)
-    return table, frontier.front(table, weights, feasible=lambda p: point_feasible(p, target))
+    limits, max_cycles = frontier_limits(target)
+    points = frontier.front(table, weights, feasible=lambda p: point_feasible(p, target), limits=limits,
+                            max_cycles=max_cycles)
+    if not points:
+        raise DseError(f"frontier: {frontier.why_nothing_fits(table, limits, max_cycles)}")
+    return table, points
+
+
+def nothing_fits(plan: Plan) -> str | None:
+    """When no completed trial of the study fits the budget and caps: why, in one line (else None).
+
+    With FINN's estimates of every option (spaces the frontier handles) the line names the
+    nodes whose every option breaks a limit, or says that fitting configurations exist; else
+    it says which limit the trials broke and by how little at best.
+    """
+    from dse import frontier
+
+    done = plan.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done or any(t.user_attrs.get("feasible") for t in done):
+        return None
+    try:
+        table = frontier.tabulate(plan.target, plan.worker)
+        limits, max_cycles = frontier_limits(plan.target)
+        fitting = frontier.front(table, {"LUT": 1.0}, limits=limits, max_cycles=max_cycles)
+        if not fitting:
+            return frontier.why_nothing_fits(table, limits, max_cycles)
+        return (f"no trial fits yet, but {len(fitting)} configuration(s) on the exact front do: "
+                f"run the space with sampler: frontier (or dse frontier {plan.space_file.path})")
+    except DseError:  # a space the frontier cannot tabulate: say what the trials broke
+        closest: dict[str, float] = {}
+        for t in done:
+            for name, value in (t.user_attrs.get("constraints") or {}).items():
+                if value > 0:
+                    closest[name] = min(closest.get(name, math.inf), value)
+        words = {"budget": "the {} budget", "max": "the {} cap", "min": "the {} minimum"}
+        parts = [f"{words[kind].format(metric)} missed by {value:.0%} at best"
+                 for kind, metric, value in ((n.split("_", 1)[0], n.split("_", 1)[1], v) for n, v in sorted(closest.items()))]
+        return "no trial fits: " + "; ".join(parts) if parts else "no trial fits"
+
+
+def frontier_limits(target: Target) -> tuple[dict[str, float], int | None]:
+    """The device budget and caps as the frontier enforces them: resource limits and a slowest bottleneck.
+
+    Caps it cannot express this way (latency, minimum resources, maximum throughput) are
+    checked per point afterwards (``Point.feasible``).
+    """
+    from dse.finn.reports import RESOURCES
+    from dse.spacefile import Cap
+
+    limits: dict[str, float] = dict(target.budget) if target.device_budget else {}
+    max_cycles = None
+    clock = float(target.build_config["synth_clk_period_ns"])
+    for metric, cap in target.caps.items():
+        low, high = (cap.min, cap.max) if isinstance(cap, Cap) else (None, cap)
+        if metric in RESOURCES and high is not None:
+            limits[metric] = min(limits.get(metric, math.inf), high)
+        elif metric == "utilization" and high is not None:
+            for r in RESOURCES:
+                limits[r] = min(limits.get(r, math.inf), high * target.budget[r])
+        elif metric.startswith("utilization_") and metric[12:] in RESOURCES and high is not None:
+            r = metric[12:]
+            limits[r] = min(limits.get(r, math.inf), high * target.budget[r])
+        elif metric == "throughput_fps" and low:
+            bound = math.floor(1e9 / (clock * low) * (1 + 1e-12))
+            max_cycles = bound if max_cycles is None else min(max_cycles, bound)
+        elif metric == "max_cycles" and high is not None:
+            max_cycles = int(high) if max_cycles is None else min(max_cycles, int(high))
+    return limits, max_cycles
 
 
 def point_feasible(point: Any, target: Target) -> bool:

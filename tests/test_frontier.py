@@ -57,6 +57,43 @@ def test_sweep_equals_brute_force_on_random_tables(weights):
         assert swept == _brute_front(table, weights)
 
 
+def _brute_feasible_front(table: Table, weights: dict[str, float], limits: dict[str, float]) -> list[tuple[int, float]]:
+    points = []
+    for chosen in itertools.product(*(u.options for u in table.units)):
+        p = frontier._point(table, list(chosen), weights)
+        if all(p.resources[r] <= v for r, v in limits.items()):
+            points.append((p.max_cycles, round(p.cost, 9)))
+    return sorted({p for p in points if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points)})
+
+
+@pytest.mark.parametrize("weights", [{"LUT": 1.0}, {"BRAM_18K": 1.0}, {"LUT": 1.0, "DSP": 50.0}])
+def test_front_within_limits_equals_the_brute_force_feasible_front(weights):
+    """Budgets on two and three resources at once, binding: the knapsack front is the exact one."""
+    rng = random.Random(11)
+    binding = 0
+    for _ in range(250):
+        table = _random_table(rng)
+        limits = {"LUT": rng.choice([400.0, 700.0, 1200.0]), "BRAM_18K": rng.choice([6.0, 12.0, 30.0])}
+        if rng.random() < 0.5:
+            limits["DSP"] = rng.choice([2.0, 4.0, 8.0])
+        expected = _brute_feasible_front(table, weights, limits)
+        swept = frontier.front(table, weights, limits=limits)
+        assert [(p.max_cycles, round(p.cost, 9)) for p in swept] == expected
+        assert all(all(p.resources[r] <= v for r, v in limits.items()) for p in swept)
+        binding += expected != _brute_front(table, weights)
+    assert binding > 50  # the limits change the front in many of the cases
+
+
+def test_why_nothing_fits_names_the_node_and_the_knob():
+    table = Table([Unit([], ["Thresholding_rtl_0"], [Option({"u": 0}, {}, 10, {"LUT": 62560.0, "BRAM_18K": 0.0, "URAM": 0.0, "DSP": 0.0}),
+                                                   Option({"u": 1}, {}, 20, {"LUT": 62000.0, "BRAM_18K": 0.0, "URAM": 0.0, "DSP": 0.0})])],
+                  0, {"LUT": 100.0, "BRAM_18K": 0.0, "URAM": 0.0, "DSP": 0.0}, [], 10.0, {"LUT": 53200.0})
+    assert frontier.front(table, {"LUT": 1.0}, limits={"LUT": 53200.0}) == []
+    line = frontier.why_nothing_fits(table, {"LUT": 53200.0})
+    assert "LUT: at least 62,100 at every option, limit 53,200 (Thresholding_rtl_0 >= 62,000, fixed nodes 100)" in line
+    assert "ram_style" in line and "\n" not in line
+
+
 def test_spread_covers_both_ends_first_and_every_point_once():
     points = list(range(9))
     order = frontier.spread(points)  # type: ignore[arg-type]
@@ -131,6 +168,40 @@ def test_predicted_front_equals_the_brute_force_front_of_real_builds(tmp_path, w
     assert sorted((p.max_cycles, p.resources["LUT"]) for p in front) == _built_front(plan.study)
 
 
+def test_front_within_binding_budgets_on_two_resources_equals_the_real_builds(tmp_path, worker):
+    """Caps on LUT and BRAM_18K that cut into the front: the knapsack front is the brute-force
+    feasible front of every real FINN build of the space, point for point."""
+    plan = study_mod.prepare(write_config(tmp_path, REDUCED), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    study_mod.run(plan)
+    built = [(t.user_attrs["max_cycles"], t.user_attrs["LUT"], t.user_attrs["BRAM_18K"]) for t in plan.study.get_trials()]
+    def pareto(points):
+        return sorted({p for p in points if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points)})
+
+    def within(caps):
+        return [(c, lut) for c, lut, bram in built if lut <= caps["LUT"] and bram <= caps["BRAM_18K"]]
+
+    # caps on both resources, each of which changes the front (the space's front has two points)
+    unconstrained_built = pareto([(c, lut) for c, lut, _ in built])
+    luts, brams = sorted({b[1] for b in built}), sorted({b[2] for b in built})
+    caps = next(
+        {"LUT": lut, "BRAM_18K": bram} for lut in luts for bram in brams
+        if pareto(within({"LUT": lut, "BRAM_18K": bram}))
+        and pareto(within({"LUT": lut, "BRAM_18K": bram})) != unconstrained_built
+        and pareto(within({"LUT": lut, "BRAM_18K": brams[-1]})) != pareto(within({"LUT": lut, "BRAM_18K": bram}))
+        and pareto(within({"LUT": luts[-1], "BRAM_18K": bram})) != pareto(within({"LUT": lut, "BRAM_18K": bram}))
+    )
+    plan.target.caps = caps
+    table, front = study_mod.predicted_front(plan.target, worker, {"LUT": 1.0})
+    expected = pareto(within(caps))
+    assert sorted((p.max_cycles, p.resources["LUT"]) for p in front) == expected
+    assert all(p.feasible and p.resources["BRAM_18K"] <= caps["BRAM_18K"] for p in front)
+    unconstrained = frontier.front(table, {"LUT": 1.0})
+    assert [(p.max_cycles, p.resources["LUT"]) for p in unconstrained] != [(p.max_cycles, p.resources["LUT"]) for p in front]
+    plan.target.caps = {"LUT": 10.0}
+    with pytest.raises(study_mod.DseError, match=r"frontier: nothing fits: LUT: at least [\d,]+ at every option, limit 10 \("):
+        study_mod.predicted_front(plan.target, worker, {"LUT": 1.0})
+
+
 def test_frontier_sampler_builds_exactly_the_front_and_finn_confirms_it(tmp_path, worker):
     text = (ROOT / "configs" / "tfc-w1a1-grid.yaml").read_text().replace("name: tfc-w1a1-grid", "name: tfc-frontier")
     text = text.replace("sampler: grid", "sampler: frontier\nn_trials: 50")
@@ -172,7 +243,7 @@ def test_dse_frontier_cli_json_and_table(tmp_path):
     table = subprocess.run([DSE, "frontier", str(ROOT / "configs" / "tfc-w1a1-grid.yaml"), "--cost", "LUT=1,BRAM_18K=100",
                             "--storage", storage], capture_output=True, text=True, timeout=300)
     assert table.returncode == 0 and "throughput vs LUT + 100*BRAM_18K" in table.stdout
-    assert "feasible front is exact" in table.stderr
+    assert "this is the exact front within them" in table.stderr
 
 
 def test_dse_frontier_refuses_what_it_cannot_compute_in_one_line(tmp_path):
@@ -187,3 +258,46 @@ def test_dse_frontier_refuses_what_it_cannot_compute_in_one_line(tmp_path):
         assert done.returncode == 2 and "Traceback" not in done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_dse_frontier_best_writes_what_finn_needs_and_refusals_are_one_line(tmp_path):
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    grid = str(ROOT / "configs" / "tfc-w1a1-grid.yaml")
+    done = subprocess.run([DSE, "frontier", grid, "--best", "--folding", str(tmp_path / "fold.json"),
+                           "--build-config", str(tmp_path / "build.json"), "--format", "json", "--storage", storage],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (best,) = json.loads(done.stdout)
+    everything = json.loads(subprocess.run([DSE, "frontier", grid, "--format", "json", "--storage", storage],
+                                           capture_output=True, text=True, timeout=300).stdout)
+    assert best == max(everything, key=lambda p: p["throughput_fps"])
+    assert json.loads((tmp_path / "fold.json").read_text()) == best["folding_config"]
+    build = json.loads((tmp_path / "build.json").read_text())
+    assert build["folding_config_file"] == str((tmp_path / "fold.json").resolve()) and build["steps"]
+    text = (ROOT / "configs" / "tfc-w1a1-grid.yaml").read_text()
+    latency = write_config(tmp_path, text.replace("objectives: [throughput_fps, LUT]", "objectives: [latency_ns, LUT]"), "lat.yaml")
+    two = write_config(tmp_path, text.replace("objectives: [throughput_fps, LUT]", "objectives: [throughput_fps, LUT, BRAM_18K]"), "two.yaml")
+    tight = write_config(tmp_path, text + "constraints: {caps: {LUT: 100}}\n", "tight.yaml")
+    assert "objectives: [throughput_fps, LUT]" in text
+    for args, message in [
+        ([str(latency)], "lat.yaml: frontier: objectives: latency_ns is not computed"),
+        ([str(two)], "two.yaml: frontier: the objectives name 2 resources (LUT, BRAM_18K)"),
+        ([str(tight)], "tight.yaml: frontier: nothing fits: LUT: at least"),
+        ([grid, "--folding", "x.json"], "--folding/--build-config: only with --best"),
+    ]:
+        done = subprocess.run([DSE, "frontier", *args, "--storage", storage], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_dse_run_and_status_say_why_nothing_fits(tmp_path):
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    text = (ROOT / "configs" / "tfc-w1a1-grid.yaml").read_text().replace("name: tfc-w1a1-grid", "name: tight")
+    tight = write_config(tmp_path, text.replace("sampler: grid", "sampler: random\nn_trials: 2") + "constraints: {caps: {LUT: 100}}\n")
+    done = subprocess.run([DSE, "run", str(tight), "--storage", storage], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "tight: nothing fits: LUT: at least" in done.stderr and "limit 100" in done.stderr
+    assert "Pareto front of" not in done.stdout  # no empty table
+    status = subprocess.run([DSE, "status", "tight", "--storage", storage], capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0 and "tight: nothing fits: LUT: at least" in status.stdout
