@@ -25,6 +25,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError
+from dse.finn import ops
 from dse.spacefile import METRICS, RESOURCES
 from dse.storage import load_study
 
@@ -41,8 +42,8 @@ def folding_summary(folding: dict[str, Any]) -> str:
         if node == "Defaults" or not isinstance(attrs, dict):
             continue
         pe, simd = attrs.get("PE"), attrs.get("SIMD")
-        if node.startswith("ConvolutionInputGenerator"):
-            continue  # follows the MVAU/Pool it feeds
+        if ops.follows_consumer(node):
+            continue  # follows the MVAU/VVAU/Pool it feeds
         if pe is not None and simd is not None:
             parts.append(f"{node}:{pe}x{simd}")
         elif pe is not None:

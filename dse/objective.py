@@ -24,6 +24,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from dse.errors import DseError
+from dse.finn import adapter
 from dse.finn.reports import RESOURCES, ReportError, read_metrics
 from dse.finn.worker import FinnWorker, WorkerCrashed, WorkerTimeout
 from dse.space import Space
@@ -53,13 +54,9 @@ ARTIFACT_FILES = (
     "estimate_layer_config_alternatives.json",
     "ooc_synth_and_timing.json",
 )
-_FOLDING_STEPS = {"step_target_fps_parallelization", "step_apply_folding_config"}
-_ESTIMATE_STEPS = {"step_generate_estimate_reports"}
-_SYNTH_STEPS = {
-    "step_hw_codegen", "step_hw_ipgen", "step_set_fifo_depths", "step_generate_hardware",
-    "step_create_stitched_ip", "step_measure_rtlsim_performance", "step_out_of_context_synthesis",
-    "step_synthesize_bitfile", "step_prepare_synthesis",
-}
+_FOLDING_STEPS = set(adapter.FOLDING_STEPS)
+_ESTIMATE_STEPS = set(adapter.REPORT_STEPS)
+_SYNTH_STEPS = set(adapter.HARDWARE_STEPS)
 
 
 class TrialFailed(Exception):

@@ -143,6 +143,8 @@ VIVADO_STEPS = (
     "step_vivado_power_estimation",
     "step_deployment_package",
 )
+#: Steps that generate or build hardware (a failure there is a synthesis-stage failure).
+HARDWARE_STEPS = ("step_hw_codegen", *VIVADO_STEPS)
 #: Folding attributes that FINN's bit-width minimization never reads (checked against
 #: finn-plus 1.6.1: it reads mem_mode only to test for external/dynamic weights, and
 #: runtime_writeable_weights). When a study's folding sets only these, the minimization

@@ -351,6 +351,12 @@ FINN_OP_TYPES: frozenset[str] = frozenset("""
 """.split())
 
 
+def follows_consumer(node_name: str) -> bool:
+    """Whether a node (by its FINN name, ``<op_type>_<n>``) is a generator whose folding its consumer sets."""
+    model = model_of(node_name.rsplit("_", 1)[0])
+    return model is not None and model.driven_by_consumer
+
+
 def known_pattern(pattern: str) -> bool:
     """Whether a layer rule's ``op_type`` pattern can select any FINN hardware op (or family).
 
