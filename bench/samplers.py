@@ -96,7 +96,7 @@ def bench_model(model: str, builds: int, worker: FinnWorker, tmp: Path) -> None:
     fps = [p.throughput_fps for p in exact]
     print(f"\n{model}: space of {table.size:.3g} points; exact front {len(exact)} points "
           f"({sum(p.feasible for p in exact)} within the Pynq-Z1 budget), computed in {seconds:.1f} s without building")
-    print(frontier.budget_note(exact, {"LUT": 1.0}, base.target.budget))
+    print(frontier.budget_note(exact))
     header = "".join(f"{k:>9}" for k in CHECKPOINTS if k <= builds)
     print(f"{'search':<12}{header}   builds   wall s")
     for sampler in SAMPLERS:

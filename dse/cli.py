@@ -74,10 +74,9 @@ def run(
     if jobs > 1 and is_sqlite(url):
         raise DseError(f"--jobs {jobs}: SQLite cannot hand a queued trial to exactly one of several processes; "
                        f"use a server database (--storage postgresql+psycopg://USER@HOST/DB) or --jobs 1")
-    if worker_index == 0:
-        err.print(f"preparing {config} (exporting the model and reading FINN's graph the first time)...")
     plan = study_mod.prepare(config, url, study, sampler, seed, trials, trial_timeout=trial_timeout,
-                             heartbeat=heartbeat, seed_offset=worker_index)
+                             heartbeat=heartbeat, seed_offset=worker_index,
+                             announce=(lambda line: err.print(line, markup=False)) if worker_index == 0 else None)
     name = plan.study.study_name
     why = None
     try:
@@ -171,6 +170,12 @@ def _run_with_progress(plan: Any, study_mod: Any) -> None:
               f"in {stats.seconds:.1f} s")
     if stats.interrupted:
         raise DseError("interrupted; the study is saved - run the same command again to resume")
+    if stats.failed and not stats.completed:
+        category = max(stats.failures, key=stats.failures.get)
+        failed = [t for t in plan.study.get_trials(deepcopy=False) if t.user_attrs.get("error_category") == category]
+        attrs = failed[-1].user_attrs if failed else {}
+        raise DseError(f"all {stats.failed} trial(s) of this run failed; {category}: "
+                       f"{str(attrs.get('error_message', '?')).splitlines()[0][:300]} -> {attrs.get('error_hint', '')}")
 
 
 @app.command()
@@ -185,7 +190,7 @@ def status(
     from dse.study import load_study, open_storage
 
     if study is None:
-        names = [s.study_name for s in optuna.get_all_study_summaries(open_storage(storage))]
+        names = [s.study_name for s in optuna.get_all_study_summaries(open_storage(storage, existing=True))]
         if not names:
             out.print("no studies yet")
             return
@@ -284,7 +289,7 @@ def _write_json(path: Path, data: Any) -> None:
 def frontier(
     config: Path = typer.Argument(..., help="Design-space file (YAML)."),
     cost: Optional[str] = typer.Option(None, "--cost", help="LUT, BRAM_18K, URAM, DSP or weights like LUT=1,BRAM_18K=100 "
-                                       "(default: the space's resource objective)."),
+                                       "(default: the space's resource objective; several: their Pareto set)."),
     format: str = typer.Option("table", "--format", help="table or json."),
     best: bool = typer.Option(False, "--best", help="Only the fastest configuration that fits the budget and caps."),
     folding: Optional[Path] = typer.Option(None, "--folding", help="With --best: write its FINN folding JSON here."),
@@ -305,7 +310,7 @@ def frontier(
         raise DseError("--build-config: needs --folding (the build config points FINN at that file)")
     weights = _parse_cost(cost) if cost is not None else None
     started = time.perf_counter()
-    plan = study_mod.prepare(config, storage, create=False)
+    plan = study_mod.prepare(config, storage, create=False, announce=lambda line: err.print(line, markup=False))
     try:
         if weights is None:
             weights, _, _ = frontier_mod.settings({}, plan.target.objectives)
@@ -330,7 +335,10 @@ def frontier(
         return
     from dse.analysis import folding_summary
 
-    cost_text = " + ".join(f"{w:g}*{r}" if w != 1 else r for r, w in weights.items())
+    if weights is None:
+        cost_text = ", ".join(frontier_mod.objective_resources(plan.target.objectives)) + " (Pareto set)"
+    else:
+        cost_text = " + ".join(f"{w:g}*{r}" if w != 1 else r for r, w in weights.items())
     what = "Fastest configuration that fits" if best else "Exact front"
     table_out = Table(title=f"{what} of {plan.space_file.name}: throughput vs {cost_text} "
                             f"({len(points)} points of {table.size:.3g}; {seconds:.1f} s, no builds)")
@@ -341,7 +349,7 @@ def frontier(
                           "yes" if p.feasible else "no", folding_summary(p.folding))
     out.print(table_out)
     if not best:
-        err.print(frontier_mod.budget_note(points, weights, table.budget))
+        err.print(frontier_mod.budget_note(points))
 
 
 def _parse_cost(text: str) -> dict[str, float]:
@@ -380,7 +388,7 @@ def dashboard(
 
     from dse.storage import artifact_dir, mask_url, open_storage, storage_url
 
-    store = open_storage(storage)  # creates Optuna's tables: the dashboard alone cannot start on an empty database
+    store = open_storage(storage, existing=True)  # never a new database: a typo would show an empty dashboard
     artifacts = artifact_dir(storage)
     try:
         artifacts.mkdir(parents=True, exist_ok=True)  # the dashboard's uploads need it even before any run

@@ -350,6 +350,74 @@ def _cheapest_within(
     return None  # pragma: no cover - tolerance trouble three times over
 
 
+#: Partial configurations a multi-resource Pareto set may hold at once before it is refused.
+PARETO_LIMIT = 500_000
+
+
+def pareto_set(
+    table: Table, resources: list[str], limits: dict[str, float] | None = None, max_cycles: int | None = None,
+) -> list[Point]:
+    """The exact Pareto set of (throughput up, each of ``resources`` down) within ``limits``, fastest first.
+
+    Dominance-pruned dynamic programming over the units: a network's cycles are the max of its
+    units' and its resources their sums, both monotone, so a partial configuration that is no
+    better than another in cycles, in every objective resource and in every limited resource
+    can never complete to a needed point, and is dropped (moocore's non-dominated filter).
+    Partial configurations that cannot fit even with the leanest rest are dropped too. Its size
+    grows with the trade-offs, not with the space: it is refused in one line past
+    :data:`PARETO_LIMIT` partial configurations.
+    """
+    import moocore
+    import numpy as np
+
+    limits = {r: v for r, v in (limits or {}).items() if v is not None and math.isfinite(v)}
+    dims = list(dict.fromkeys([*resources, *limits]))
+    # every option as (cycles, dims...); dims no option uses are left out of the dominance test
+    matrices = [np.array([[o.cycles, *(o.resources[r] for r in dims)] for o in u.options], dtype=float) for u in table.units]
+    used = [0] + [1 + i for i, r in enumerate(dims) if any(m[:, 1 + i].any() for m in matrices) or table.const_resources[r]]
+    least_rest = np.zeros((len(table.units) + 1, len(dims)))
+    for i in range(len(table.units) - 1, -1, -1):
+        least_rest[i] = least_rest[i + 1] + matrices[i][:, 1:].min(axis=0)
+    room = np.array([limits.get(r, math.inf) - table.const_resources[r] for r in dims])
+    state = np.zeros((1, 1 + len(dims)))
+    state[0, 0] = table.const_cycles
+    backs: list[tuple[np.ndarray, np.ndarray]] = []
+    for i, m in enumerate(matrices):
+        parent = np.repeat(np.arange(len(state)), len(m))
+        choice = np.tile(np.arange(len(m)), len(state))
+        merged = np.empty((len(parent), state.shape[1]))
+        merged[:, 0] = np.maximum(state[parent, 0], m[choice, 0])
+        merged[:, 1:] = state[parent, 1:] + m[choice, 1:]
+        # a hair of slack for float sums in another order; the final points are checked exactly
+        keep = (merged[:, 1:] + least_rest[i + 1] <= room + 1e-9 * np.maximum(np.abs(room), 1.0)).all(axis=1)
+        if max_cycles is not None:
+            keep &= merged[:, 0] <= max_cycles
+        merged, parent, choice = merged[keep], parent[keep], choice[keep]
+        if len(merged) == 0:
+            return []
+        _, first = np.unique(merged[:, used], axis=0, return_index=True)
+        merged, parent, choice = merged[first], parent[first], choice[first]
+        front_mask = moocore.is_nondominated(merged[:, used], keep_weakly=False) if len(used) > 1 else np.ones(len(merged), bool)
+        merged, parent, choice = merged[front_mask], parent[front_mask], choice[front_mask]
+        if len(merged) > PARETO_LIMIT:
+            raise DseError(f"frontier: the Pareto set over {', '.join(resources)} grows past {PARETO_LIMIT:,} partial "
+                           f"configurations; weigh the resources into one cost instead (--cost / sampler_options.cost)")
+        backs.append((parent, choice))
+        state = merged
+    objective = [0] + [1 + dims.index(r) for r in resources]
+    final = moocore.is_nondominated(state[:, objective], keep_weakly=False)
+    points = []
+    for index in np.flatnonzero(final):
+        chosen: list[Option] = []
+        for (parent, choice), unit in zip(reversed(backs), reversed(table.units)):
+            chosen.append(unit.options[int(choice[index])])
+            index = int(parent[index])
+        point = _point(table, chosen[::-1], {r: 1.0 / table.budget[r] if table.budget.get(r) else 1.0 for r in resources})
+        if all(point.resources[r] <= v for r, v in limits.items()):  # exact sums, not the float DP's
+            points.append(point)
+    return sorted(points, key=lambda p: (p.max_cycles, *(p.resources[r] for r in resources)))
+
+
 def spread(points: list[Point]) -> list[Point]:
     """Front points in an order that covers the front early: both ends, then bisection."""
     if len(points) <= 2:
@@ -394,8 +462,15 @@ def weights_of(cost: Any) -> dict[str, float] | None:
     return None
 
 
-def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, float], str, float | None]:
+def objective_resources(objectives: list[str]) -> list[str]:
+    """The resources among a study's objectives, in order."""
+    return [m for m in objectives if m in RESOURCES]
+
+
+def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, float] | None, str, float | None]:
     """The frontier sampler's ``sampler_options``: ``cost`` weights, ``order``, ``target_fps``.
+
+    Without a cost, the objectives' resource; None when they name several (their Pareto set).
 
     >>> settings({}, ["throughput_fps", "LUT"])
     ({'LUT': 1.0}, 'spread', None)
@@ -405,15 +480,14 @@ def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, 
         raise DseError(f"sampler_options: unknown for frontier: {', '.join(sorted(unknown))} (known: cost, order, target_fps)")
     cost = options.get("cost")
     if cost is None:
-        picked = [m for m in objectives if m in RESOURCES]
-        if len(picked) > 1:  # one cost is computed; choosing one of them silently would mislead
-            raise DseError(f"frontier: the objectives name {len(picked)} resources ({', '.join(picked)}); the front "
-                           f"is computed for one cost: give weights, e.g. cost: {{{picked[0]}: 1, {picked[1]}: 100}} "
-                           f"(sampler_options.cost, or --cost for dse frontier)")
-        weights: dict[str, float] | None = {picked[0] if picked else "LUT": 1.0}
+        picked = objective_resources(objectives)
+        if len(picked) > 1:
+            weights: dict[str, float] | None = None  # the Pareto set over all of them (pareto_set)
+        else:
+            weights = {picked[0] if picked else "LUT": 1.0}
     else:
         weights = weights_of(cost)
-    if weights is None:
+    if weights is None and cost is not None:
         raise DseError(f"sampler_options.cost: use one of {', '.join(RESOURCES)} or weights such as {{LUT: 1, BRAM_18K: 100}}")
     order = options.get("order", "nearest" if "target_fps" in options else "spread")
     if order not in ("spread", "nearest"):
@@ -424,7 +498,7 @@ def settings(options: dict[str, Any], objectives: list[str]) -> tuple[dict[str, 
     return weights, order, None if target is None else float(target)
 
 
-def budget_note(points: list[Point], weights: dict[str, float], budget: dict[str, float]) -> str:
+def budget_note(points: list[Point]) -> str:
     """What the feasible points are (one line): the exact front within the limits, or not."""
     infeasible = [p for p in points if not p.feasible]
     if not points:

@@ -110,6 +110,8 @@ class Target:
     hoisted: bool = False
     #: why it cannot (one line naming the setting), when it cannot
     hoist_blocker: str | None = None
+    #: the sampler (name and seed) of this run, recorded on each trial it proposes
+    sampler: dict[str, Any] | None = None
     #: Optuna artifact store folder (see ``dse.storage.artifact_dir``); None uploads nothing
     artifact_dir: Path | None = None
 
@@ -159,6 +161,8 @@ class Objective:
             raise  # unreachable: _fail raises
 
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, ...]:
+        if self.target.sampler is not None:
+            trial.set_user_attr("sampler", self.target.sampler)
         folding, overrides = self.target.space.suggest(trial)
         twin = self._completed_twin(trial)
         if twin is not None:
@@ -242,7 +246,7 @@ class Objective:
         Uploads no artifacts: nothing was built, and the twin's trial already holds them.
         """
         for key, value in twin.user_attrs.items():
-            if key not in ("retry_of", "reused_from", "artifact_error"):
+            if key not in ("retry_of", "reused_from", "artifact_error", "sampler"):
                 trial.set_user_attr(key, value)
         for key, value in twin.constraints.items():
             trial.set_constraint(key, value)

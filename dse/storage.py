@@ -264,17 +264,22 @@ for _name in (
     setattr(DseStorage, _name, _retried(_name))
 
 
-def open_storage(url: str | None = None, *, heartbeat: float | None = None) -> DseStorage:
+def open_storage(url: str | None = None, *, heartbeat: float | None = None, existing: bool = False) -> DseStorage:
     """An Optuna RDB storage; every failure becomes one line naming the masked URL.
 
     ``heartbeat`` (seconds) turns on Optuna's heartbeats on a server database: a trial whose
     worker stops beating for 3 intervals is failed and re-queued (``RetryHeartbeatStaleTrialCallback``).
+    ``existing``: for commands that only read: a SQLite file that does not exist is an error,
+    not a new empty database (a typo in --storage would otherwise show "no studies").
     """
     url = storage_url(url)
     engine_kwargs: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
+        if existing and not path.is_file():
+            raise DseError(f"storage {url}: no database at {path} (commands that read create none; "
+                           f"check --storage / DSE_STORAGE, or run a study first)")
         if path.parent and not path.parent.exists():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +316,7 @@ def open_storage(url: str | None = None, *, heartbeat: float | None = None) -> D
 
 def load_study(name: str, storage: str | None = None) -> optuna.Study:
     """Load an existing study or fail with one line listing the studies there."""
-    store = open_storage(storage)
+    store = open_storage(storage, existing=True)
     try:
         return optuna.load_study(study_name=name, storage=store)
     except KeyError:

@@ -33,8 +33,8 @@ from optuna.trial import FrozenTrial, TrialState
 import dse
 from dse.errors import DseError
 from dse.finn import adapter
-from dse.finn.worker import FinnWorker, WorkerCrashed
-from dse.models import resolve_model, sha256_of
+from dse.finn.worker import FinnWorker, WorkerCrashed, cached_probe
+from dse.models import DEFAULT_MODEL_DIR, ZOO, resolve_model, sha256_of
 from dse.objective import Objective, Target, TrialFailed, directions
 from dse.samplers import make_sampler
 from dse.space import GRID_LIMIT, Space, build_space, check_rules
@@ -108,6 +108,7 @@ def prepare(
     heartbeat: float | None = HEARTBEAT_SECONDS,
     seed_offset: int = 0,
     create: bool = True,
+    announce: Callable[[str], None] | None = None,
 ) -> Plan:
     """Validate the space, probe the FINN graph, create or resume the study. No trial runs yet.
 
@@ -115,7 +116,8 @@ def prepare(
     study, re-queueing and enqueueing the grid happen under a study lock. ``seed_offset``
     gives each worker of a run its own sampler stream (the study keeps the base seed).
     ``create=False``: only validate and probe (``plan.study`` is None; nothing is written to
-    the storage), e.g. to compute the exact frontier.
+    the storage), e.g. to compute the exact frontier. ``announce`` is told, in one line, about
+    slow one-time work before it starts (the model export, FINN's prefix build).
     """
     space_file = load_space_file(config)
     spec = space_file.spec
@@ -129,6 +131,16 @@ def prepare(
         except ValueError as exc:
             raise DseError(f"--sampler: {exc}") from None
     seed = spec.seed if seed is None else seed
+    # the file's sampler_options belong to the file's sampler: another one from --sampler gets none
+    sampler_options = dict(spec.sampler_options) if sampler_name == spec.sampler else {}
+    make_sampler(sampler_name, seed, sampler_options)  # a sampler that cannot be built fails before FINN work
+    if sampler_name == "frontier":
+        from dse import frontier
+
+        try:
+            frontier.settings(sampler_options, list(spec.objectives))
+        except DseError as exc:
+            raise DseError(f"{origin}: {exc}") from None
     if n_trials is not None and n_trials < 1:
         raise DseError("--trials: must be at least 1")
     if trial_timeout is not None and trial_timeout <= 0:
@@ -153,7 +165,60 @@ def prepare(
     root = artifact_root(url)
     study_dir = root / _safe_name(name)
     specialize = _specialize_config(spec.finn, space_file.path.parent, root, origin)
-    model_path, model_sha256 = _study_model(spec.model, study_dir, origin)
+    setup = _Setup(space_file, origin, name, url, store, device, study_dir, sampler_name, sampler_options, seed,
+                   n_trials, trial_timeout, seed_offset, announce or (lambda _line: None))
+    existed = study_dir.exists()
+    try:
+        return _prepare_in(setup, steps, specialize, worker, create)
+    except BaseException:
+        if not existed and not _has_study(store, name):  # a failed validation leaves no folder behind
+            shutil.rmtree(study_dir, ignore_errors=True)
+        raise
+
+
+@dataclass
+class _Setup:
+    """What :func:`prepare` has checked so far, handed down instead of a long parameter list."""
+
+    space_file: SpaceFile
+    origin: str
+    name: str
+    url: str
+    store: DseStorage | None
+    device: Any
+    study_dir: Path
+    sampler_name: str
+    sampler_options: dict[str, Any]
+    seed: int
+    n_trials: int | None
+    trial_timeout: float | None
+    seed_offset: int
+    announce: Callable[[str], None]
+    # filled once the model is copied and the FINN settings are known
+    build_config: dict[str, Any] = field(default_factory=dict)
+    model_path: Path = Path()
+    model_sha256: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    prefix_dir: Path = Path()
+
+    @property
+    def spec(self) -> Any:
+        return self.space_file.spec
+
+
+def _has_study(store: Any, name: str) -> bool:
+    if store is None:
+        return False
+    try:
+        return any(s.study_name == name for s in optuna.get_all_study_summaries(store))
+    except Exception:  # noqa: BLE001 - the storage itself is the problem: keep the folder
+        return True
+
+
+def _prepare_in(setup: _Setup, steps: list[str], specialize: tuple[Path, str] | None, worker: FinnWorker | None,
+                create: bool) -> Plan:
+    spec, study_dir, device = setup.spec, setup.study_dir, setup.device
+    model_path, model_sha256 = _study_model(spec.model, study_dir, setup.origin, setup.announce)
     build_config = {
         "model_path": str(model_path),
         "output_dir": str(study_dir / "rebuild"),
@@ -184,15 +249,13 @@ def prepare(
         ).encode()
     ).hexdigest()[:16]
 
-    release = _runner_lock(study_dir, name, url) if create and is_sqlite(url) else (lambda: None)
+    setup.build_config, setup.model_path, setup.model_sha256 = build_config, model_path, model_sha256
+    setup.versions, setup.prefix_dir = versions, study_dir.parent / "prefix" / prefix_key
+    release = _runner_lock(study_dir, setup.name, setup.url) if create and is_sqlite(setup.url) else (lambda: None)
     own_worker = worker is None
     try:
         worker = worker or FinnWorker(study_dir / "finn_tmp", study_dir / "worker.log")
-        plan = _prepare_study(
-            worker, store, name, url, spec, space_file, origin, build_config, model_path, model_sha256,
-            device, versions, root / "prefix" / prefix_key, study_dir, sampler_name, seed, n_trials, trial_timeout,
-            seed_offset,
-        )
+        plan = _prepare_study(setup, worker)
     except BaseException:
         if own_worker and worker is not None:
             worker.close()
@@ -238,14 +301,15 @@ def _runner_lock(study_dir: Path, name: str, url: str) -> Callable[[], None]:
     return release
 
 
-def _prepare_study(
-    worker: FinnWorker, store: Any, name: str, url: str, spec: Any, space_file: SpaceFile,
-    origin: str, build_config: dict[str, Any], model_path: Path, model_sha256: str, device: Any,
-    versions: dict[str, str], prefix_dir: Path, study_dir: Path, sampler_name: str, seed: int,
-    n_trials: int | None, trial_timeout: float | None, seed_offset: int,
-) -> Plan:
+def _prepare_study(setup: _Setup, worker: FinnWorker) -> Plan:
+    spec, origin, device, store = setup.spec, setup.origin, setup.device, setup.store
+    build_config, sampler_name, url = setup.build_config, setup.sampler_name, setup.url
+    probe = cached_probe(setup.prefix_dir)  # a published prefix needs no FINN process to read
     try:
-        probe = worker.probe(str(model_path), build_config, prefix_dir)
+        if probe is None:
+            setup.announce(f"building FINN's folding-independent steps once for this model and FINN settings "
+                           f"(cached in {setup.prefix_dir.parent} for every study of them)...")
+            probe = worker.probe(str(setup.model_path), build_config, setup.prefix_dir)
     except WorkerCrashed as exc:
         raise DseError(f"{origin}: model: FINN crashed while reading the network ({exc})") from None
     if not probe["ok"]:
@@ -262,50 +326,61 @@ def _prepare_study(
     if not adapter.minimize_hoistable(build_config):
         hoist_blocker = ("finn.steps: step_minimize_bit_width does not directly follow "
                          "step_apply_folding_config (only folding steps may come between)")
-    worker_seed = None if seed is None else seed + seed_offset
-    sampler_obj = make_sampler(sampler_name, worker_seed, spec.sampler_options)  # fail before creating
     target = Target(
-        model_path=str(model_path),
+        model_path=str(setup.model_path),
         build_config=build_config,
-        trials_dir=study_dir / "trials",
+        trials_dir=setup.study_dir / "trials",
         space=space,
         objectives=list(spec.objectives),
         budget=device.budget,
         device_budget=spec.constraints.device_budget,
         caps=dict(spec.constraints.caps),
-        prefix_dir=prefix_dir,
-        trial_timeout=trial_timeout,
+        prefix_dir=setup.prefix_dir,
+        trial_timeout=setup.trial_timeout,
         artifact_dir=artifact_dir(url),
         hoisted=hoist_blocker is None,
         hoist_blocker=hoist_blocker,
     )
     if store is None:
-        return Plan(None, target, worker, space_file, sampler_name, grid, 0, url)  # type: ignore[arg-type]
-    budget = n_trials or spec.n_trials
+        return Plan(None, target, worker, setup.space_file, sampler_name, grid, 0, url)  # type: ignore[arg-type]
+    budget = setup.n_trials or spec.n_trials
     queue: list[tuple[dict[str, Any], dict[str, Any]]] | None = None
     if grid:
         queue = [(params, {}) for params in space.grid()]
     elif sampler_name == "frontier":
-        queue = _frontier_queue(target, worker, spec, origin, budget)
-    with store.study_lock(name):  # workers starting together: one creates, the others join
-        study = _create_or_resume(
-            store, name, spec, space_file, build_config, model_path, model_sha256, device, versions,
-            sampler_name, seed, space, url,
-        )
-        study.sampler = sampler_obj
+        queue = _frontier_queue(target, worker, spec, setup.sampler_options, origin, budget)
+    with store.study_lock(setup.name):  # workers starting together: one creates, the others join
+        study = _create_or_resume(setup, space)
+        # a resumed run must propose new points, reproducibly: the seed follows the history
+        run_seed = _run_seed(setup.seed, setup.seed_offset, len(study.get_trials(deepcopy=False)))
+        study.sampler = make_sampler(sampler_name, run_seed, setup.sampler_options)
+        target.sampler = {"name": sampler_name, "seed": run_seed}
         notes = _recover(study, url)
         todo = _queue_points(study, queue) if queue is not None else _top_up(study, budget)
     # queue-only samplers never let Optuna invent a point; the others stop at n_trials
     store.admit = (lambda _id: False) if queue is not None else admit_below(store, budget)
-    return Plan(study, target, worker, space_file, sampler_name, queue is not None, todo, url, notes, store)
+    return Plan(study, target, worker, setup.space_file, sampler_name, queue is not None, todo, url, notes, store)
 
 
-def _frontier_queue(target: Target, worker: FinnWorker, spec: Any, origin: str, budget: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _run_seed(seed: int | None, offset: int, history: int) -> int | None:
+    """The sampler seed of one run: the study's seed (+ the worker's offset) on a new study, a
+    value derived from it and the number of trials already there on a resumed one (a sampler
+    rebuilt with the same seed would propose the points of the first run again)."""
+    if seed is None:
+        return None
+    if history == 0:
+        return seed + offset
+    return int.from_bytes(hashlib.sha256(f"{seed}/{offset}/{history}".encode()).digest()[:4], "big") % (2**31 - 1)
+
+
+def _frontier_queue(
+    target: Target, worker: FinnWorker, spec: Any, options: dict[str, Any], origin: str, budget: int,
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The exact front's configurations, in the order the sampler's options ask for."""
     from dse import frontier
 
     try:
-        weights, order, target_fps = frontier.settings(spec.sampler_options, list(spec.objectives))
+        weights, order, target_fps = frontier.settings(options, list(spec.objectives))
         _, points = predicted_front(target, worker, weights)
     except DseError as exc:
         raise DseError(f"{origin}: {exc}") from None
@@ -317,10 +392,12 @@ def _frontier_queue(target: Target, worker: FinnWorker, spec: Any, origin: str, 
     ]
 
 
-def predicted_front(target: Target, worker: FinnWorker, weights: dict[str, float]) -> tuple[Any, list[Any]]:
-    """The exact front of a prepared space (``dse.frontier``), each point marked feasible or not.
+def predicted_front(target: Target, worker: FinnWorker, weights: dict[str, float] | None) -> tuple[Any, list[Any]]:
+    """The exact front of a prepared space within its budget and caps (``dse.frontier``).
 
-    Returns the estimate table (for :func:`dse.frontier.predict` and the space size) and the points.
+    ``weights``: one cost (resource weights); None: the Pareto set over the objectives'
+    resources when they name two or more (else their one resource, or LUT). Returns the
+    estimate table (for :func:`dse.frontier.predict` and the space size) and the points.
     """
     from dse import frontier
 
@@ -329,8 +406,14 @@ def predicted_front(target: Target, worker: FinnWorker, weights: dict[str, float
                        "along the pipeline, not the bottleneck); use throughput_fps or max_cycles")
     table = frontier.tabulate(target, worker)
     limits, max_cycles = frontier_limits(target)
-    points = frontier.front(table, weights, feasible=lambda p: point_feasible(p, target), limits=limits,
-                            max_cycles=max_cycles)
+    resources = frontier.objective_resources(target.objectives)
+    if weights is None and len(resources) > 1:
+        points = frontier.pareto_set(table, resources, limits, max_cycles)
+        for point in points:
+            point.feasible = point_feasible(point, target)
+    else:
+        points = frontier.front(table, weights or {(resources or ["LUT"])[0]: 1.0},
+                                feasible=lambda p: point_feasible(p, target), limits=limits, max_cycles=max_cycles)
     if not points:
         raise DseError(f"frontier: {frontier.why_nothing_fits(table, limits, max_cycles)}")
     return table, points
@@ -445,11 +528,13 @@ def _safe_name(name: str) -> str:
     return safe
 
 
-def _study_model(spec_model: str, study_dir: Path, origin: str) -> tuple[Path, str]:
+def _study_model(spec_model: str, study_dir: Path, origin: str, announce: Callable[[str], None]) -> tuple[Path, str]:
     """The exact ONNX the study builds, copied into its folder under its own hash (immutable).
 
     Returns the copy's path and its sha256.
     """
+    if spec_model in ZOO and not (DEFAULT_MODEL_DIR / f"{spec_model}.onnx").exists():
+        announce(f"exporting {spec_model} from Brevitas (random weights; once)...")
     try:
         source = resolve_model(spec_model)
     except DseError as exc:
@@ -475,11 +560,9 @@ def _check_onnx(path: Path, origin: str) -> None:
         raise DseError(f"{origin}: model: {path} is not an ONNX file") from None
 
 
-def _create_or_resume(
-    store: Any, name: str, spec: Any, space_file: SpaceFile, build_config: dict[str, Any],
-    model_path: Path, model_sha256: str, device: Any, versions: dict[str, str], sampler_name: str, seed: int,
-    space: Space, url: str,
-) -> optuna.Study:
+def _create_or_resume(setup: _Setup, space: Space) -> optuna.Study:
+    store, name, spec, space_file, url = setup.store, setup.name, setup.spec, setup.space_file, setup.url
+    model_sha256, device = setup.model_sha256, setup.device
     key = space_key(space_file)
     try:
         study = optuna.load_study(study_name=name, storage=store)
@@ -503,9 +586,9 @@ def _create_or_resume(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(list(spec.objectives))
     attrs = {
-        "finn_build_config": build_config,
+        "finn_build_config": setup.build_config,
         "model": spec.model,
-        "model_path": str(model_path),
+        "model_path": str(setup.model_path),
         "model_sha256": model_sha256,
         "space_text": space_file.text,
         "space_sha256": space_file.sha256,
@@ -515,9 +598,9 @@ def _create_or_resume(
         "device": {"name": spec.device, "part": device.part, "board": device.board, "budget": device.budget},
         "clock_ns": spec.clock_ns,
         "objectives": list(spec.objectives),
-        "sampler": sampler_name,
-        "seed": seed,
-        "versions": versions,
+        "sampler": setup.sampler_name,
+        "seed": setup.seed,
+        "versions": setup.versions,
         "dse_version": dse.__version__,
     }
     for k, v in attrs.items():

@@ -112,8 +112,10 @@ def _listening(pid: int, timeout: float = 60.0) -> list[str]:
 
 @pytest.mark.parametrize("host, expected", [(None, ["127.0.0.1"]), ("0.0.0.0", ["0.0.0.0"])])
 def test_the_dashboard_listens_on_localhost_unless_told_otherwise(tmp_path, host, expected):
+    from dse.storage import open_storage
     from tests.test_compose import _free_port
 
+    open_storage(f"sqlite:///{tmp_path}/dse.db")  # an existing (empty) database
     args = [DSE, "dashboard", "--storage", f"sqlite:///{tmp_path}/dse.db", "--port", str(_free_port())]
     proc = subprocess.Popen(args + (["--host", host] if host else []), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -126,6 +128,9 @@ def test_the_dashboard_listens_on_localhost_unless_told_otherwise(tmp_path, host
 def test_a_dashboard_port_in_use_is_one_line(tmp_path):
     import socket
 
+    from dse.storage import open_storage
+
+    open_storage(f"sqlite:///{tmp_path}/dse.db")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -134,3 +139,13 @@ def test_a_dashboard_port_in_use_is_one_line(tmp_path):
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == f"error: --host/--port: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+@pytest.mark.parametrize("command", [["dashboard", "--port", "0"], ["status"], ["pareto", "x"], ["report", "x"]])
+def test_reading_commands_never_create_a_database(tmp_path, command):
+    typo = tmp_path / "typo" / "dse.db"
+    done = subprocess.run([DSE, *command, "--storage", f"sqlite:///{typo}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: storage sqlite:///{typo}: no database at {typo} (commands that "
+                                               f"read create none; check --storage / DSE_STORAGE, or run a study first)"]
+    assert not typo.exists() and not typo.parent.exists()

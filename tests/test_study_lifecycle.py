@@ -297,3 +297,89 @@ def test_a_changed_model_file_is_refused_on_resume(tmp_path, worker):
     model.write_bytes(resolve_model("tfc-w2a2").read_bytes())  # same path, other network
     with pytest.raises(DseError, match="was built from another version of"):
         study_mod.prepare(config, storage=storage, worker=worker)
+
+
+BIG = """
+name: {name}
+model: tfc-w1a1
+device: Pynq-Z1
+sampler: {sampler}
+sampler_options: {options}
+n_trials: 4
+"""
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_run_proposes_new_points_reproducibly(tmp_path, worker, sampler):
+    """Topping a study up must not spend the new budget on copies of the first run's points."""
+    runs = []
+    for copy in ("a", "b"):  # the same seed and the same history give the same points
+        config = write_config(tmp_path, BIG.format(name=f"resume-{sampler}-{copy}", sampler=sampler, options="{}"), f"{copy}.yaml")
+        storage = f"sqlite:///{tmp_path}/{copy}.db"
+        study_mod.run(study_mod.prepare(config, storage=storage, worker=worker))
+        plan = study_mod.prepare(config, storage=storage, worker=worker, n_trials=8)
+        study_mod.run(plan)
+        trials = plan.study.get_trials()
+        assert len(trials) == 8 and not any("reused_from" in t.user_attrs for t in trials)
+        first, second = {json.dumps(t.params, sort_keys=True) for t in trials[:4]}, [json.dumps(t.params, sort_keys=True) for t in trials[4:]]
+        assert not first & set(second)
+        assert trials[0].user_attrs["sampler"]["seed"] != trials[4].user_attrs["sampler"]["seed"]
+        runs.append([t.params for t in trials])
+    assert runs[0] == runs[1]
+
+
+def test_sampler_from_the_command_line_gets_none_of_the_files_options(tmp_path):
+    """--sampler random on an NSGA-II file: its population_size is not handed to random; a bad
+    option for the file's own sampler fails before any FINN work."""
+    text = BIG.format(name="override", sampler="nsga2", options="{population_size: 4}")
+    config = write_config(tmp_path, text)
+
+    class NoFinn:
+        def probe(self, *args):
+            raise AssertionError("FINN work before the sampler was checked")
+
+        def close(self):
+            pass
+
+    bad = write_config(tmp_path, text.replace("population_size: 4", "populaton_size: 4"), "bad.yaml")
+    with pytest.raises(DseError, match=r"sampler_options: nsga2 rejected them: .*populaton_size"):
+        study_mod.prepare(bad, storage=f"sqlite:///{tmp_path}/x.db", worker=NoFinn())
+    with pytest.raises(AssertionError, match="FINN work"):  # random is accepted: FINN's turn comes
+        study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/x.db", worker=NoFinn(), sampler="random")
+
+
+def test_a_run_in_which_every_trial_failed_exits_non_zero_with_the_reason(tmp_path):
+    text = TWO_POINTS.format(name="all-fail", steps=_steps_with("tests.finn_steps.fail_if_wide")).replace(
+        "PE: [4, 8]", "PE: [8, 16]")
+    config = write_config(tmp_path, text)
+    root = str(Path(__file__).parents[1])
+    done = subprocess.run([DSE, "run", str(config), "--storage", f"sqlite:///{tmp_path}/dse.db"],
+                          capture_output=True, text=True, timeout=600, cwd=root, env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: all 2 trial(s) of this run failed; transform: synthetic failure"), done.stderr
+    assert "-> FINN could not lower" in last
+
+
+def test_one_time_work_is_announced_only_when_it_happens(tmp_path):
+    """The first run says it builds FINN's prefix; a later run reads it without starting FINN."""
+    config = write_config(tmp_path, GRID)
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    first = subprocess.run([DSE, "run", str(config), "--storage", storage], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert "building FINN's folding-independent steps once" in first.stderr
+    log = tmp_path / "tiny-grid" / "worker.log"
+    before = log.read_text()
+    again = subprocess.run([DSE, "run", str(config), "--storage", storage], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "building FINN" not in again.stderr and "exporting" not in again.stderr
+    assert "already has all its trials; nothing to run" in again.stderr
+    assert log.read_text() == before  # no FINN process was started
+
+
+def test_a_failed_validation_leaves_no_study_folder(tmp_path, worker):
+    text = GRID.replace("PE: [4, 8]", "PE: [3]")  # 3 is not a valid PE of MVAU_hls_0
+    with pytest.raises(DseError, match=r"layers\[0\]\.PE: 3 is not a valid PE for MVAU_hls_0"):
+        study_mod.prepare(write_config(tmp_path, text), storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    assert not (tmp_path / "tiny-grid").exists()
+    assert not list((tmp_path / "prefix").glob("*.tmp.*"))

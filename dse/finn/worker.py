@@ -90,6 +90,14 @@ def _valid_prefix(cache: Path) -> bool:
         return False
 
 
+def cached_probe(cache_dir: str | Path) -> dict[str, Any] | None:
+    """What :func:`_probe` returns for a sound published prefix entry, read without FINN; else None."""
+    cache = Path(cache_dir)
+    if not _valid_prefix(cache):
+        return None
+    return {"ok": True, "nodes": json.loads((cache / "nodes.json").read_text()), "cached": True}
+
+
 def _ready() -> bool:
     return True
 
@@ -104,8 +112,9 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
     from dse.finn import graph
 
     cache = Path(cache_dir)
-    if _valid_prefix(cache):
-        return {"ok": True, "nodes": json.loads((cache / "nodes.json").read_text()), "cached": True}
+    cached = cached_probe(cache)
+    if cached is not None:
+        return cached
     if cache.exists():
         os.replace(cache, cache.with_name(f"{cache.name}.corrupt.{os.getpid()}.{time.time_ns()}"))
         for hoisted in (False, True):
@@ -120,6 +129,7 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
         save_intermediate_models=True,
     )
     if not result["ok"]:
+        shutil.rmtree(work, ignore_errors=True)  # nothing half-built is left behind
         return result
     for onnx in (work / "intermediate_models").glob("*.onnx"):
         if onnx.name != Path(_SPECIALIZED).name:
