@@ -4,6 +4,9 @@ networks of :mod:`dse.nets`, with random weights.
 Random weights are enough to explore resources and throughput: FINN's estimates depend on
 layer shapes and bit widths, not on weight values. Nothing is ever downloaded.
 
+``mobilenet-v1`` is MobileNet-v1 w4a4 at its real size (224x224, 1000 classes), built with
+the same flow as ``mobilenet-tiny``: its one-time FINN prefix takes minutes, not seconds.
+
 The :mod:`dse.nets` entries carry the FINN flow they are built with (``ZooModel.flow``, also
 in :data:`FLOWS`): finn-plus's benchmark flow for the real network they stand for, cut after
 ``step_generate_estimate_reports``.
@@ -67,6 +70,32 @@ class ZooModel:
     flow: FinnFlow | None = None
 
 
+#: finn-plus's mobilenetv1.yml flow, cut after the estimates (mobilenet-tiny and mobilenet-v1).
+_MOBILENET_FLOW = FinnFlow(
+    "finn/benchmarking/dut/mobilenetv1.yml",
+    # the yml's model file is already FINN-ONNX with pre/post-processing and tidied
+    # ("_pre_post_tidy"): its steps start at the custom streamlining
+    (
+        f"{_LIB}general.add_postproc_top1",
+        "step_qonnx_to_finn",
+        "step_tidy_up",
+        f"{_LIB}mobilenet.step_mobilenet_streamline",
+        f"{_LIB}mobilenet.step_mobilenet_lower_convs",
+        f"{_LIB}mobilenet.step_mobilenet_convert_to_hw_layers_separate_th",
+        "step_minimize_bit_width_initial",
+        "step_create_dataflow_partition",
+        "step_specialize_layers",
+        # no step_target_fps_parallelization in this flow: target_fps has no effect
+        "step_apply_folding_config",
+        "step_minimize_bit_width",
+        "step_generate_estimate_reports",
+    ),
+    # unset in the yml; its convert step makes every threshold standalone anyway
+    standalone_thresholds=False,
+    board="ZCU102",
+)
+
+
 ZOO: dict[str, ZooModel] = {
     "tfc-w1a1": ZooModel("tfc_1w1a", (1, 1, 28, 28)),
     "tfc-w1a2": ZooModel("tfc_1w2a", (1, 1, 28, 28)),
@@ -79,32 +108,9 @@ ZOO: dict[str, ZooModel] = {
     "cnv-w1a1": ZooModel("cnv_1w1a", (1, 3, 32, 32)),
     "cnv-w1a2": ZooModel("cnv_1w2a", (1, 3, 32, 32)),
     "cnv-w2a2": ZooModel("cnv_2w2a", (1, 3, 32, 32)),
-    "mobilenet-tiny": ZooModel(
-        "MobileNetTiny", (1, 3, 16, 16), "dse.nets", "UINT8",
-        FinnFlow(
-            "finn/benchmarking/dut/mobilenetv1.yml",
-            # the yml's model file is already FINN-ONNX with pre/post-processing and tidied
-            # ("_pre_post_tidy"): its steps start at the custom streamlining
-            (
-                f"{_LIB}general.add_postproc_top1",
-                "step_qonnx_to_finn",
-                "step_tidy_up",
-                f"{_LIB}mobilenet.step_mobilenet_streamline",
-                f"{_LIB}mobilenet.step_mobilenet_lower_convs",
-                f"{_LIB}mobilenet.step_mobilenet_convert_to_hw_layers_separate_th",
-                "step_minimize_bit_width_initial",
-                "step_create_dataflow_partition",
-                "step_specialize_layers",
-                # no step_target_fps_parallelization in this flow: target_fps has no effect
-                "step_apply_folding_config",
-                "step_minimize_bit_width",
-                "step_generate_estimate_reports",
-            ),
-            # unset in the yml; its convert step makes every threshold standalone anyway
-            standalone_thresholds=False,
-            board="ZCU102",
-        ),
-    ),
+    "mobilenet-tiny": ZooModel("MobileNetTiny", (1, 3, 16, 16), "dse.nets", "UINT8", _MOBILENET_FLOW),
+    # the real MobileNet-v1 w4a4 (224x224, 32..1024 channels, 1000 classes): minutes, not seconds
+    "mobilenet-v1": ZooModel("mobilenet_v1", (1, 3, 224, 224), "dse.nets", "UINT8", _MOBILENET_FLOW),
     "resnet-tiny": ZooModel(
         "ResNetTiny", (1, 3, 8, 8), "dse.nets", "UINT8",
         FinnFlow(

@@ -16,13 +16,13 @@ Example::
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import brevitas.nn as qnn
 import torch
 from brevitas.quant import (
     Int8ActPerTensorFloat,
-    Int8WeightPerChannelFloat,
     Int8WeightPerTensorFloat,
     Int32Bias,
     TruncTo8bit,
@@ -108,24 +108,34 @@ class MobileNetTiny(nn.Module):
     QuantReLU), a truncating global average pool and a 4-bit QuantLinear classifier with
     an int32 bias. No input quantizer: the input is UINT8 pixels (annotated at export), as
     the pre-processed finn-examples model. 1x3x16x16 input, 8-16 channels.
+
+    ``channels``: the stem's output channels, then each block's. ``strides``: each block's
+    depthwise stride (default: 1 for the first block, 2 for every other, i.e. one block per
+    stage as the original's ``first_stage_stride=False``). ``tensor_scaled_tail``: how many
+    final blocks have a per-tensor (not per-channel) scale on their pointwise activation (the
+    original: every block of the last stage). :func:`mobilenet_v1` gives the real network.
     """
 
     def __init__(self, channels: tuple[int, ...] = (8, 16, 16), num_classes: int = 10,
-                 bits: int = 4, spatial: int = 16) -> None:
+                 bits: int = 4, spatial: int = 16, strides: tuple[int, ...] | None = None,
+                 tensor_scaled_tail: int = 1) -> None:
         super().__init__()
+        if strides is None:
+            strides = tuple(1 if i == 0 else 2 for i in range(len(channels) - 1))
+        if len(strides) != len(channels) - 1:
+            raise ValueError(f"strides: one per block ({len(channels) - 1}), got {len(strides)}")
         self.stem = _ConvBlock(3, channels[0], 3, wbits=8, abits=bits, stride=2, act_per_channel=True)
         blocks: list[nn.Module] = []
         cin = channels[0]
-        for i, cout in enumerate(channels[1:]):
-            stride = 1 if i == 0 else 2  # first_stage_stride=False, as the original
-            last = i == len(channels) - 2
+        for i, (cout, stride) in enumerate(zip(channels[1:], strides)):
+            tail = i >= len(channels) - 1 - tensor_scaled_tail
             blocks += [
                 _ConvBlock(cin, cin, 3, bits, bits, stride=stride, groups=cin),
-                _ConvBlock(cin, cout, 1, bits, bits, act_per_channel=not last),
+                _ConvBlock(cin, cout, 1, bits, bits, act_per_channel=not tail),
             ]
             cin = cout
         self.features = nn.Sequential(*blocks)
-        pool = spatial // 2 // 2 ** (len(channels) - 2)
+        pool = spatial // 2 // math.prod(strides)
         self.pool = qnn.TruncAvgPool2d(kernel_size=pool, stride=1, bit_width=bits, float_to_int_impl_type="FLOOR")
         self.output = qnn.QuantLinear(
             cin, num_classes, bias=True, bias_quant=Int32Bias,
@@ -135,6 +145,25 @@ class MobileNetTiny(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.features(self.stem(x)))
         return self.output(x.view(x.size(0), -1))
+
+
+def mobilenet_v1() -> MobileNetTiny:
+    """MobileNet-v1 w4a4 at its real size (finn-examples ``mobilenetv1-w4a4``).
+
+    ``brevitas_examples.imagenet_classification``'s ``quant_mobilenet_v1_4b``: 1x3x224x224
+    UINT8 input, a 32-channel 3x3 stem conv with stride 2 (8-bit weights), 13
+    depthwise-separable blocks 32->64 s1, 64->128 s2, 128->128, 128->256 s2, 256->256,
+    256->512 s2, 5x 512->512, 512->1024 s2, 1024->1024 (4-bit weights and activations;
+    per-tensor pointwise activation scales in the last stage), a 7x7 truncating average pool
+    and a 4-bit 1024->1000 classifier with an int32 bias.
+    """
+    return MobileNetTiny(
+        channels=(32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024),
+        num_classes=1000,
+        spatial=224,
+        strides=(1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1),
+        tensor_scaled_tail=2,
+    )
 
 
 # -- ResNet -----------------------------------------------------------------------------------
@@ -303,6 +332,7 @@ def mlp_rtl() -> Mlp:
 #: each call builds a fresh module (seed torch first).
 NETS: dict[str, Callable[[], nn.Module]] = {
     "MobileNetTiny": MobileNetTiny,
+    "mobilenet_v1": mobilenet_v1,
     "ResNetTiny": ResNetTiny,
     "Conv1dTiny": Conv1dTiny,
     "mlp_float": mlp_float,
