@@ -26,13 +26,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError
 from dse.finn import ops
-from dse.spacefile import METRICS, RESOURCES
+from dse.metrics import DIRECTIONS as METRICS
+from dse.metrics import RESOURCES
 from dse.storage import load_study
 
 #: A trial failed by Optuna's heartbeat check: its worker died (SIGKILL, lost host or network).
 LOST_MESSAGE = "its worker stopped sending heartbeats (killed, or its host or connection was lost)"
 LOST_HINT = "nothing to do: the configuration was re-queued and built by another worker"
-METRIC_COLUMNS = ("throughput_fps", "latency_ns", "max_cycles", "LUT", "BRAM_18K", "URAM", "DSP", "utilization")
+METRIC_COLUMNS = tuple(METRICS)
 
 
 def folding_summary(folding: dict[str, Any]) -> str:

@@ -15,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dse.errors import DseError
+from dse.metrics import RESOURCES, TABLE
+from dse.metrics import fmt as fmt_metric
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Design-space exploration for FINN dataflow accelerators, on Optuna.")
@@ -26,16 +28,8 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 #: Columns of the Pareto table on a terminal (csv/json have every column).
-TABLE_COLUMNS = ["number", "throughput_fps", "latency_ns", "LUT", "BRAM_18K", "URAM", "DSP", "folding"]
+TABLE_COLUMNS = ["number", *TABLE, "folding"]
 StorageOpt = typer.Option(None, "--storage", help="SQLAlchemy URL (default: $DSE_STORAGE or sqlite:///studies/dse.db).")
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-    return str(value)
 
 
 def _frame_table(frame: Any, title: str) -> Table:
@@ -43,7 +37,7 @@ def _frame_table(frame: Any, title: str) -> Table:
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*[_fmt(v) for v in row])
+        table.add_row(*[fmt_metric(str(c), v) for c, v in zip(frame.columns, row)])
     return table
 
 
@@ -202,7 +196,8 @@ def status(
     failure_lines = []
     for name in names:
         info = study_status(load_study(name, storage))
-        table.add_row(name, *[_fmt(info[k]) for k in ("trials", "complete", "fail", "running", "waiting", "pareto", "best_feasible_fps")])
+        table.add_row(name, *[fmt_metric("throughput_fps" if k == "best_feasible_fps" else k, info[k])
+                              for k in ("trials", "complete", "fail", "running", "waiting", "pareto", "best_feasible_fps")])
         for category, entry in info["failures"].items():
             failure_lines.append(f"{name}: {entry['count']} x {category}: {entry['example'][:160]} -> {entry['hint']}")
         if info["pareto"] == 0 and info["complete"]:
@@ -342,11 +337,12 @@ def frontier(
     what = "Fastest configuration that fits" if best else "Exact front"
     table_out = Table(title=f"{what} of {plan.space_file.name}: throughput vs {cost_text} "
                             f"({len(points)} points of {table.size:.3g}; {seconds:.1f} s, no builds)")
-    for column in ("throughput_fps", "max_cycles", "LUT", "BRAM_18K", "URAM", "DSP", "feasible", "folding"):
+    for column in ("throughput_fps", "max_cycles", *RESOURCES, "feasible", "folding"):
         table_out.add_column(column, overflow="fold")
     for p in points:
-        table_out.add_row(_fmt(p.throughput_fps), str(p.max_cycles), *[_fmt(p.resources[r]) for r in ("LUT", "BRAM_18K", "URAM", "DSP")],
-                          "yes" if p.feasible else "no", folding_summary(p.folding))
+        table_out.add_row(fmt_metric("throughput_fps", p.throughput_fps), fmt_metric("max_cycles", p.max_cycles),
+                          *[fmt_metric(r, p.resources[r]) for r in RESOURCES], "yes" if p.feasible else "no",
+                          folding_summary(p.folding))
     out.print(table_out)
     if not best:
         err.print(frontier_mod.budget_note(points))

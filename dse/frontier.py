@@ -45,7 +45,7 @@ from typing import Any
 from dse.errors import DseError
 from dse.space import Assign, Knob, Space
 
-RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
+from dse.metrics import RESOURCES
 
 
 @dataclass

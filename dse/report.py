@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from dse.analysis import Results
+from dse.metrics import TABLE
 from dse.plots import to_html
 
 _STYLE = """
@@ -21,7 +22,7 @@ th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 .plots > div { width: 100%; margin-bottom: 1em; }
 """
-_PARETO_COLUMNS = ["number", "throughput_fps", "latency_ns", "LUT", "BRAM_18K", "URAM", "DSP", "utilization", "folding"]
+_PARETO_COLUMNS = ["number", *TABLE, "utilization", "folding"]
 
 
 def _table(frame: pd.DataFrame) -> str:

@@ -20,19 +20,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dse.errors import DseError
+from dse.metrics import DIRECTIONS, RESOURCES  # noqa: F401  (RESOURCES: re-exported for callers)
 
-#: Metric name -> optimisation direction. These are also the trial user-attr names.
-METRICS: dict[str, str] = {
-    "throughput_fps": "maximize",
-    "latency_ns": "minimize",
-    "max_cycles": "minimize",
-    "LUT": "minimize",
-    "BRAM_18K": "minimize",
-    "URAM": "minimize",
-    "DSP": "minimize",
-    "utilization": "minimize",
-}
-RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
+#: Metric name -> optimisation direction (``dse.metrics``); also the trial user-attr names.
+METRICS = DIRECTIONS
 SAMPLERS = ("grid", "frontier", "random", "tpe", "nsga2", "gp")
 STEP_PRESETS = ("estimate", "estimate+bnn")
 

@@ -50,6 +50,9 @@ def test_unreachable_postgres_is_one_line_and_masks_the_password(tmp_path):
 
 def test_bad_options_and_unknown_names(tmp_path):
     storage = f"sqlite:///{tmp_path}/x.db"
+    from dse.storage import open_storage
+
+    open_storage(storage)  # an existing database without that study
     assert "no study named 'nope'" in one_line_error(dse("pareto", "nope", "--storage", storage))
     assert "--format" in one_line_error(dse("pareto", "nope", "--format", "xml", "--storage", storage))
     assert "unknown model 'vgg'" in one_line_error(dse("models", "export", "vgg"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
+from dse.metrics import RESOURCES
 Assign = dict[str, dict[str, Any]]
 
 

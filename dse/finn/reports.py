@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
+from dse.metrics import RESOURCES
 
 
 class ReportError(Exception):
