@@ -16,6 +16,7 @@ Example (a notebook)::
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import moocore
@@ -28,6 +29,7 @@ from dse.errors import DseError
 from dse.finn import ops
 from dse.metrics import DIRECTIONS as METRICS
 from dse.metrics import RESOURCES
+from dse.spacefile import Cap, parse_space_text
 from dse.storage import load_study
 
 #: A trial failed by Optuna's heartbeat check: its worker died (SIGKILL, lost host or network).
@@ -37,7 +39,12 @@ METRIC_COLUMNS = tuple(METRICS)
 
 
 def folding_summary(folding: dict[str, Any]) -> str:
-    """Compact ``node:PExSIMD`` text of a folding config, for tables."""
+    """Compact ``node:PExSIMD`` text of a folding config, for tables, with the node's memory and
+    implementation choices where they are not FINN's defaults: ``MVAU_hls_0:8x49,bram,dsp``.
+
+    >>> folding_summary({"MVAU_hls_0": {"PE": 8, "SIMD": 49, "ram_style": "block", "resType": "lut"}})
+    'MVAU_hls_0:8x49,bram'
+    """
     parts = []
     for node, attrs in folding.items():
         if node == "Defaults" or not isinstance(attrs, dict):
@@ -46,11 +53,16 @@ def folding_summary(folding: dict[str, Any]) -> str:
         if ops.follows_consumer(node):
             continue  # follows the MVAU/VVAU/Pool it feeds
         if pe is not None and simd is not None:
-            parts.append(f"{node}:{pe}x{simd}")
+            text = f"{pe}x{simd}"
         elif pe is not None:
-            parts.append(f"{node}:{pe}")
+            text = f"{pe}"
         elif simd is not None:
-            parts.append(f"{node}:s{simd}")
+            text = f"s{simd}"
+        else:
+            text = ""
+        text = ",".join([t for t in [text, *ops.short_choices(attrs)] if t])
+        if text:
+            parts.append(f"{node}:{text}")
     return " ".join(parts)
 
 
@@ -61,13 +73,14 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         row[column] = trial.user_attrs.get(column)
     row["feasible"] = trial.user_attrs.get("feasible")
     row["folding"] = folding_summary(trial.user_attrs.get("folding_config", {}))
+    row["folding_config"] = trial.user_attrs.get("folding_config")
     return row
 
 
 def pareto_frame(study: optuna.Study) -> pd.DataFrame:
     """The feasible non-dominated trials (``study.best_trials``), best first: the CLI's columns of
     :meth:`Results.pareto`."""
-    return Results(study).pareto()[["number", *METRIC_COLUMNS, "feasible", "folding"]]
+    return Results(study).pareto()[["number", *METRIC_COLUMNS, "feasible", "folding", "folding_config"]]
 
 
 def status(study: optuna.Study) -> dict[str, Any]:
@@ -94,6 +107,20 @@ def status(study: optuna.Study) -> dict[str, Any]:
         "best_feasible_fps": best_fps,
         "failures": failures,
     }
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One feasibility limit of a study: a resource's device budget, or a cap of the space file."""
+
+    metric: str
+    #: "budget" (the device's, when the space enforces it), "max" or "min" (a cap)
+    kind: str
+    value: float
+
+    def broken_by(self, value: float) -> bool:
+        """Whether a trial's value of :attr:`metric` breaks this limit (as ``dse.objective`` decides)."""
+        return value < self.value if self.kind == "min" else value > self.value
 
 
 # -- the notebook API ---------------------------------------------------------------------------
@@ -151,7 +178,7 @@ class Results:
             row.update({f"params_{k}": v for k, v in t.params.items()})
             rows.append(row)
         columns = ["number", "state", *METRIC_COLUMNS, "feasible", "duration_s", "build_seconds", "fidelity",
-                   "error_category", "error_message", "reused_from", "folding"]
+                   "error_category", "error_message", "reused_from", "folding", "folding_config"]
         frame = pd.DataFrame(rows)
         return frame.reindex(columns=columns + sorted(c for c in frame.columns if c.startswith("params_")))
 
@@ -237,6 +264,37 @@ class Results:
                 ref[metric] = float(frame.loc[frame["state"] == "COMPLETE", metric].max())
         return ref
 
+    def limits(self) -> list[Limit]:
+        """The device budget (when the space enforces it) and the space file's caps, as the
+        trials' feasibility was decided: read from the study's user attrs (``device.budget``,
+        ``space_text``)."""
+        attrs = self.study.user_attrs
+        budget = (attrs.get("device") or {}).get("budget") or {}
+        try:
+            constraints = parse_space_text(attrs["space_text"]).constraints if attrs.get("space_text") else None
+        except DseError:  # a space text this version no longer reads: the budget alone
+            constraints = None
+        out = [Limit(r, "budget", float(budget[r])) for r in RESOURCES
+               if r in budget and (constraints is None or constraints.device_budget)]
+        for metric, cap in (constraints.caps if constraints is not None else {}).items():
+            low, high = (cap.min, cap.max) if isinstance(cap, Cap) else (None, cap)
+            out += [Limit(metric, kind, float(v)) for kind, v in (("max", high), ("min", low)) if v is not None]
+        return out
+
+    def ideal(self, objectives: Objectives = None) -> dict[str, float]:
+        """The other corner of the hypervolume box: the best feasible value of each maximized
+        metric, 0 for minimized ones (resources, latency, cycles, utilization are never negative)."""
+        directions = self._directions(objectives)
+        points = self._complete(self.trials(), True, directions)
+        ideal: dict[str, float] = {}
+        for metric, direction in directions.items():
+            values = points[metric].astype(float)
+            if not len(values):
+                ideal[metric] = 0.0
+            else:
+                ideal[metric] = float(values.max()) if direction == "maximize" else min(0.0, float(values.min()))
+        return ideal
+
     def _hv_inputs(self, reference: dict[str, float] | None, objectives: Objectives) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
         """All trials, the feasible points (by number) and a hypervolume function for them."""
         directions = self._directions(objectives)
@@ -319,9 +377,14 @@ class Results:
         from dse.plots import pareto_figure
 
         directions = self._directions(objectives)
-        return pareto_figure(self.trials(), self.pareto(objectives), directions, self.name)
+        device = self.study.user_attrs.get("device") or {}
+        return pareto_figure(self.trials(), self.pareto(objectives), directions, self.name,
+                             limits=self.limits(), budget=device.get("budget") or {}, device=device.get("name"))
 
     def plot_hypervolume(self, reference: dict[str, float] | None = None) -> Any:
         from dse.plots import hypervolume_figure
 
-        return hypervolume_figure(self.hypervolume_history(reference), self.name)
+        device = self.study.user_attrs.get("device") or {}
+        return hypervolume_figure(self.hypervolume_history(reference), self.name, trials=self.trials(),
+                                  reference={**self.reference(), **(reference or {})}, default_reference=self.reference(),
+                                  ideal=self.ideal(), budget=device.get("budget") or {}, device=device.get("name"))

@@ -221,8 +221,8 @@ def pareto(
     if format not in ("table", "csv", "json"):
         raise DseError(f"--format: {format!r} is not one of table, csv, json")
     frame = pareto_frame(load_study(study, storage))
-    if format == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
+    if format == "csv":  # the folding as FINN's JSON in one cell
+        sys.stdout.write(frame.assign(folding_config=frame["folding_config"].map(json.dumps)).to_csv(index=False))
     elif format == "json":
         sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
     else:
@@ -285,7 +285,7 @@ def frontier(
     config: Path = typer.Argument(..., help="Design-space file (YAML)."),
     cost: Optional[str] = typer.Option(None, "--cost", help="LUT, BRAM_18K, URAM, DSP or weights like LUT=1,BRAM_18K=100 "
                                        "(default: the space's resource objective; several: their Pareto set)."),
-    format: str = typer.Option("table", "--format", help="table or json."),
+    format: str = typer.Option("table", "--format", help="table, csv or json."),
     best: bool = typer.Option(False, "--best", help="Only the fastest configuration that fits the budget and caps."),
     folding: Optional[Path] = typer.Option(None, "--folding", help="With --best: write its FINN folding JSON here."),
     build_config: Optional[Path] = typer.Option(None, "--build-config",
@@ -297,13 +297,18 @@ def frontier(
     from dse import frontier as frontier_mod
     from dse import study as study_mod
 
-    if format not in ("table", "json"):
-        raise DseError(f"--format: {format!r} is not one of table, json")
+    if format not in ("table", "csv", "json"):
+        raise DseError(f"--format: {format!r} is not one of table, csv, json")
     if (folding is not None or build_config is not None) and not best:
         raise DseError("--folding/--build-config: only with --best (for a study's trial use dse export)")
     if build_config is not None and folding is None:
         raise DseError("--build-config: needs --folding (the build config points FINN at that file)")
     weights = _parse_cost(cost) if cost is not None else None
+    from dse.spacefile import load_space_file
+
+    if load_space_file(config).spec.target_fps is not None:  # before any FINN work
+        raise DseError(f"{config}: frontier: a target_fps space lets FINN's SetFolding choose the folding; "
+                       f"the exact front needs per-layer PE/SIMD knobs (layers: ...)")
     started = time.perf_counter()
     plan = study_mod.prepare(config, storage, create=False, announce=lambda line: err.print(line, markup=False))
     try:
@@ -314,6 +319,8 @@ def frontier(
         raise DseError(f"{config}: {exc}") from None
     finally:
         plan.close()
+    for note in plan.target.space.notes:
+        err.print(f"note: {note}", markup=False)
     seconds = time.perf_counter() - started
     if best:
         points = [p for p in points if p.feasible][:1]
@@ -329,6 +336,15 @@ def frontier(
         sys.stdout.write(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
         return
     from dse.analysis import folding_summary
+
+    if format == "csv":
+        import pandas as pd
+
+        rows = [{**{k: v for k, v in p.as_dict().items() if k not in ("params", "folding_config")},
+                 "folding": folding_summary(p.folding), "folding_config": json.dumps(p.as_dict()["folding_config"])}
+                for p in points]
+        sys.stdout.write(pd.DataFrame(rows).to_csv(index=False))
+        return
 
     if weights is None:
         cost_text = ", ".join(frontier_mod.objective_resources(plan.target.objectives)) + " (Pareto set)"

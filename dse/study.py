@@ -355,7 +355,7 @@ def _prepare_study(setup: _Setup, worker: FinnWorker) -> Plan:
         run_seed = _run_seed(setup.seed, setup.seed_offset, len(study.get_trials(deepcopy=False)))
         study.sampler = make_sampler(sampler_name, run_seed, setup.sampler_options)
         target.sampler = {"name": sampler_name, "seed": run_seed}
-        notes = _recover(study, url)
+        notes = [*space.notes, *_recover(study, url)]
         todo = _queue_points(study, queue) if queue is not None else _top_up(study, budget)
     # queue-only samplers never let Optuna invent a point; the others stop at n_trials
     store.admit = (lambda _id: False) if queue is not None else admit_below(store, budget)

@@ -287,7 +287,7 @@ def test_dse_frontier_refuses_what_it_cannot_compute_in_one_line(tmp_path):
     for args, message in [
         ([str(setfolding)], "the exact front needs per-layer PE/SIMD knobs"),
         ([str(ROOT / "configs" / "tfc-w1a1-grid.yaml"), "--cost", "FF=1"], "--cost: 'FF=1' is not RESOURCE=WEIGHT"),
-        ([str(ROOT / "configs" / "tfc-w1a1-grid.yaml"), "--format", "xml"], "--format: 'xml' is not one of table, json"),
+        ([str(ROOT / "configs" / "tfc-w1a1-grid.yaml"), "--format", "xml"], "--format: 'xml' is not one of table, csv, json"),
     ]:
         done = subprocess.run([DSE, "frontier", *args, "--storage", f"sqlite:///{tmp_path}/dse.db"],
                               capture_output=True, text=True, timeout=300)
@@ -335,3 +335,28 @@ def test_dse_run_and_status_say_why_nothing_fits(tmp_path):
     assert "Pareto front of" not in done.stdout  # no empty table
     status = subprocess.run([DSE, "status", "tight", "--storage", storage], capture_output=True, text=True, timeout=300)
     assert status.returncode == 0 and "tight: nothing fits: LUT: at least" in status.stdout
+
+
+def test_tables_show_memory_choices_and_json_gives_the_folding_as_structure(tmp_path):
+    """Two front points that differ only in ram_style are told apart in every output."""
+    storage = f"sqlite:///{tmp_path}/dse.db"
+    path = write_config(tmp_path, REDUCED)
+    csv = subprocess.run([DSE, "frontier", str(path), "--format", "csv", "--storage", storage],
+                         capture_output=True, text=True, timeout=300)
+    assert csv.returncode == 0, csv.stderr
+    import csv as csv_mod
+    import io
+
+    rows = list(csv_mod.DictReader(io.StringIO(csv.stdout)))
+    assert rows and {"throughput_fps", "LUT", "BRAM_18K", "folding", "folding_config"} <= set(rows[0])
+    for row in rows:
+        folding = json.loads(row["folding_config"])
+        for node in ("MVAU_hls_0", "MVAU_hls_1"):
+            shown = {"block": "bram", "distributed": "lutram"}[folding[node]["ram_style"]]
+            assert f"{node}:" in row["folding"] and shown in row["folding"].split(f"{node}:")[1].split(" ")[0]
+    run = subprocess.run([DSE, "run", str(path), "--storage", storage], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    pareto = subprocess.run([DSE, "pareto", "tfc-reduced", "--format", "json", "--storage", storage],
+                            capture_output=True, text=True, timeout=300)
+    records = json.loads(pareto.stdout)
+    assert records and all(isinstance(r["folding_config"], dict) and "MVAU_hls_0" in r["folding_config"] for r in records)

@@ -193,3 +193,12 @@ def test_elementwise_and_thresholding_get_their_knobs():
     assert [k.param for k in space.knobs] == ["ElementwiseAdd_hls_0.PE_idx", "Thresholding_rtl_0.PE_idx",
                                               "Thresholding_rtl_0.ram_style"]
     assert space.knobs[2].options[1] == {"Thresholding_rtl_0": {"depth_trigger_bram": 1, "depth_trigger_uram": 2**31 - 1}}
+
+
+def test_values_finn_under_estimates_are_said_once():
+    nodes = [mvau("MVAU_rtl_0", 64, 784, bits=4, impl="rtl"), mvau("MVAU_rtl_1", 10, 64, bits=4, impl="rtl"),
+             mvau("MVAU_hls_2", 10, 10, bits=4)]
+    space = build_space(spec("  - match: {op_type: MVAU}\n    ram_style: [block, distributed]\n"), nodes, "f", ZCU104)
+    assert len(space.notes) == 1 and "RTL MVAUs as 0 LUT" in space.notes[0]
+    hls_only = build_space(spec("  - match: {op_type: MVAU_hls}\n    ram_style: [block, distributed]\n"), nodes, "f", ZCU104)
+    assert hls_only.notes == []
