@@ -18,9 +18,11 @@ from dse.errors import DseError
 from dse.metrics import RESOURCES, TABLE
 from dse.metrics import fmt as fmt_metric
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# rich_markup_mode=None: click's own help layout (typer's rich one shows "<bool>" for flags with click 8.5)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Design-space exploration for FINN dataflow accelerators, on Optuna.")
-models_app = typer.Typer(no_args_is_help=True, help="The offline model zoo (Brevitas BNN-PYNQ, random weights).")
+models_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="The offline model zoo (Brevitas networks with random weights).")
 app.add_typer(models_app, name="models")
 
 # Piped output (files, CI logs) gets wide tables instead of Rich's 80-column default.
@@ -45,8 +47,9 @@ def _frame_table(frame: Any, title: str) -> Table:
 def run(
     config: Path = typer.Argument(..., help="Design-space file (YAML)."),
     trials: Optional[int] = typer.Option(None, "--trials", help="Top the study up to N trials (default: n_trials)."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="grid, random, tpe, nsga2, gp or a dotted class path."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="grid, frontier, random, tpe, nsga2, gp or a dotted "
+                                          "class path (without the file's sampler_options)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Sampler seed (default: the file's seed)."),
     storage: Optional[str] = StorageOpt,
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the space's name)."),
     trial_timeout: Optional[float] = typer.Option(None, "--trial-timeout", help="Stop a build after SECONDS and fail its trial."),
@@ -389,7 +392,7 @@ def _parse_cost(text: str) -> dict[str, float]:
 def dashboard(
     storage: Optional[str] = StorageOpt,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 exposes it to the network)."),
-    port: int = typer.Option(8080, "--port"),
+    port: int = typer.Option(8080, "--port", help="Port to listen on."),
 ) -> None:
     """Serve optuna-dashboard on the storage (localhost only unless --host says otherwise).
 
@@ -432,8 +435,14 @@ def models_list() -> None:
     """List the zoo."""
     from dse.models import ZOO
 
+    table = Table(title="the offline zoo (random weights)")
+    for column in ("name", "network", "input", "finn-plus flow", "board"):
+        table.add_column(column)
     for name, entry in ZOO.items():
-        out.print(f"{name}\t{entry.brevitas_name}\tinput {entry.input_shape}")
+        flow = entry.flow
+        table.add_row(name, entry.brevitas_name, "x".join(map(str, entry.input_shape)),
+                      flow.source.rsplit("/", 1)[-1] if flow else "bnn-pynq (finn.steps: estimate+bnn)", flow.board if flow else "-")
+    out.print(table)
 
 
 def main() -> None:

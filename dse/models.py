@@ -204,7 +204,17 @@ def export_model(name: str, path: str | Path, seed: int = 0) -> Path:
     return Path(path)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _export(entry: ZooModel, path: Path, seed: int) -> None:
+    import logging
+
+    # torch warns at import that it finds no CUDA runtime: true, and irrelevant to an export
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     import torch
     from brevitas.export import export_qonnx
     from qonnx.util.cleanup import cleanup
@@ -214,6 +224,7 @@ def _export(entry: ZooModel, path: Path, seed: int) -> None:
     model = _build(entry)
     model.eval()
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    os.fchmod(fd, 0o644 & ~_umask())  # mkstemp's 0600 would make the model unreadable to others
     os.close(fd)
     try:
         # dynamo=False: torch>=2.9 defaults to the dynamo exporter (opset 18 + side file),
