@@ -77,3 +77,17 @@ def test_models_export_is_offline_and_deterministic(tmp_path):
     from dse.models import resolve_model
 
     assert sha256_of(tmp_path / "tfc.onnx") == sha256_of(resolve_model("tfc-w1a1"))
+
+
+def test_help_lists_and_exports_read_as_a_user_expects(tmp_path):
+    for args in (["--help"], ["run", "--help"], ["frontier", "--help"], ["dashboard", "--help"]):
+        done = dse(*args)
+        assert done.returncode == 0 and "<bool>" not in done.stdout, done.stdout
+    run_help = dse("run", "--help").stdout
+    assert "frontier" in run_help and "Sampler seed" in run_help
+    assert "Port to listen on" in dse("dashboard", "--help").stdout
+    listing = dse("models", "list").stdout
+    assert "name" in listing.splitlines()[2] and "mobilenet-v1" in listing and "mobilenetv1.yml" in listing
+    done = dse("models", "export", "tfc-w1a1", "-o", str(tmp_path / "m.onnx"))
+    assert done.returncode == 0 and "CUDA" not in done.stderr, done.stderr
+    assert (tmp_path / "m.onnx").stat().st_mode & 0o044 == 0o044  # readable by group and others
