@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dse.errors import DseError
 from dse.metrics import DIRECTIONS, RESOURCES  # noqa: F401  (RESOURCES: re-exported for callers)
+from dse.samplers import NAMES, QUEUE_SAMPLERS
 
 #: Metric name -> optimisation direction (``dse.metrics``); also the trial user-attr names.
 METRICS = DIRECTIONS
-SAMPLERS = ("grid", "frontier", "random", "tpe", "nsga2", "gp")
+SAMPLERS = NAMES
 STEP_PRESETS = ("estimate", "estimate+bnn")
 
 
@@ -206,7 +207,7 @@ class DesignSpaceFile(_Strict):
                         "with target_fps, FINN's SetFolding picks PE/SIMD: "
                         "layers may only set ram_style, resType or mem_mode"
                     )
-        if self.sampler in ("grid", "frontier") and self.target_fps is not None:
+        if self.sampler in QUEUE_SAMPLERS and self.target_fps is not None:
             raise ValueError(f"the {self.sampler} sampler needs per-layer knobs: use layers, not target_fps")
         return self
 

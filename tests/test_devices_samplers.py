@@ -8,7 +8,7 @@ import pytest
 from dse.errors import DseError
 from dse.finn.devices import resolve_device
 from dse.models import ZOO, export_model, sha256_of
-from dse.samplers import make_sampler
+from dse.samplers import QueueSampler, make_sampler
 
 
 def test_boards_and_parts_resolve_to_finn_budgets():
@@ -31,7 +31,7 @@ def test_parts_without_a_table_need_a_budget():
 
 
 @pytest.mark.parametrize("name, cls", [
-    ("random", optuna.samplers.RandomSampler), ("grid", optuna.samplers.RandomSampler),
+    ("random", optuna.samplers.RandomSampler), ("grid", QueueSampler), ("frontier", QueueSampler),
     ("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler),
     ("gp", optuna.samplers.GPSampler), ("optuna.samplers.QMCSampler", optuna.samplers.QMCSampler),
 ])
@@ -58,3 +58,13 @@ def test_zoo_exports_offline_and_deterministically(name, tmp_path):
 
     graph = onnx.load(str(a)).graph
     assert any(n.op_type in ("Quant", "BipolarQuant") for n in graph.node)  # QONNX, not float
+
+
+def test_a_queue_sampler_never_invents_a_point(tmp_path):
+    study = optuna.create_study(sampler=QueueSampler(), storage=f"sqlite:///{tmp_path}/q.db")
+    study.enqueue_trial({"x": 3})
+    study.optimize(lambda t: t.suggest_int("x", 0, 9), n_trials=1)
+    assert study.trials[0].params == {"x": 3}
+    trial = study.ask()
+    with pytest.raises(RuntimeError, match="queue-only study asked for a new value of x"):
+        trial.suggest_int("x", 0, 9)
