@@ -197,8 +197,13 @@ def test_plots_are_plotly_figures_that_export_to_png(mixed, tmp_path):
     png = tmp_path / "pareto.png"
     fig.write_image(png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    # the real study's LUT budget and cap as lines on the LUT axis
+    budget = results.study.user_attrs["device"]["budget"]["LUT"]
+    lines = {(s.name, s.x0) for s in fig.layout.shapes if s.xref == "x"}
+    assert {(f"Pynq-Z1 budget: LUT <= {budget:,.0f} LUTs", budget), ("cap: LUT <= 12,000 LUTs", 12000.0)} <= lines
     history = results.plot_hypervolume()
-    assert list(history.data[0].y) == list(results.hypervolume_history()["hypervolume"])
+    box = budget * results.ideal()["throughput_fps"]  # the share of the box from (0 fps, budget) to (best fps, 0 LUTs)
+    assert list(history.data[0].y) == pytest.approx(list(results.hypervolume_history()["hypervolume"] / box * 100))
 
 
 def test_dse_report_writes_one_self_contained_page(mixed, tmp_path):
