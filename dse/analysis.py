@@ -15,14 +15,12 @@ Example (a notebook)::
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import moocore
-import numpy as np
 import optuna
-import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError
@@ -31,6 +29,22 @@ from dse.metrics import DIRECTIONS as METRICS
 from dse.metrics import RESOURCES
 from dse.spacefile import Cap, parse_space_text
 from dse.storage import load_study
+
+
+class _OnFirstUse:
+    """A module imported when first used: ``dse status`` and ``dse pareto`` need neither pandas
+    nor moocore's numerics for what they print, and their import is most of a read-only command's time."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+pd: Any = _OnFirstUse("pandas")
+np: Any = _OnFirstUse("numpy")
+moocore: Any = _OnFirstUse("moocore")
 
 #: A trial failed by Optuna's heartbeat check: its worker died (SIGKILL, lost host or network).
 LOST_MESSAGE = "its worker stopped sending heartbeats (killed, or its host or connection was lost)"

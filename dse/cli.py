@@ -184,10 +184,11 @@ def status(
     import optuna
 
     from dse.analysis import status as study_status
-    from dse.study import load_study, open_storage
+    from dse.storage import load_study, open_storage
 
+    store = open_storage(storage, existing=True)  # once, for every study listed
     if study is None:
-        names = [s.study_name for s in optuna.get_all_study_summaries(open_storage(storage, existing=True))]
+        names = optuna.get_all_study_names(store)
         if not names:
             out.print("no studies yet")
             return
@@ -198,13 +199,14 @@ def status(
         table.add_column(column)
     failure_lines = []
     for name in names:
-        info = study_status(load_study(name, storage))
+        loaded = load_study(name, store)
+        info = study_status(loaded)
         table.add_row(name, *[fmt_metric("throughput_fps" if k == "best_feasible_fps" else k, info[k])
                               for k in ("trials", "complete", "fail", "running", "waiting", "pareto", "best_feasible_fps")])
         for category, entry in info["failures"].items():
             failure_lines.append(f"{name}: {entry['count']} x {category}: {entry['example'][:160]} -> {entry['hint']}")
         if info["pareto"] == 0 and info["complete"]:
-            why = load_study(name, storage).user_attrs.get("nothing_fits", "no completed trial fits the budget and caps")
+            why = loaded.user_attrs.get("nothing_fits", "no completed trial fits the budget and caps")
             failure_lines.append(f"{name}: {why}")
     out.print(table)
     for line in failure_lines:
@@ -219,7 +221,7 @@ def pareto(
 ) -> None:
     """Print the feasible Pareto front."""
     from dse.analysis import pareto_frame
-    from dse.study import load_study
+    from dse.storage import load_study
 
     if format not in ("table", "csv", "json"):
         raise DseError(f"--format: {format!r} is not one of table, csv, json")

@@ -314,15 +314,15 @@ def open_storage(url: str | None = None, *, heartbeat: float | None = None, exis
     return storage
 
 
-def load_study(name: str, storage: str | None = None) -> optuna.Study:
-    """Load an existing study or fail with one line listing the studies there."""
-    store = open_storage(storage, existing=True)
+def load_study(name: str, storage: str | DseStorage | None = None) -> optuna.Study:
+    """Load an existing study (from a URL, or an open storage) or fail with one line listing the studies there."""
+    store = storage if isinstance(storage, DseStorage) else open_storage(storage, existing=True)
     try:
         return optuna.load_study(study_name=name, storage=store)
     except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        names = optuna.get_all_study_names(store)
         known = ", ".join(names) if names else "none"
-        raise DseError(f"no study named {name!r} in {mask_url(storage_url(storage))} (studies: {known})") from None
+        raise DseError(f"no study named {name!r} in {mask_url(store.url)} (studies: {known})") from None
 
 
 @contextlib.contextmanager
