@@ -400,9 +400,7 @@ def dashboard(
 
     Built trials list their folding and FINN reports as artifacts (in artifacts/ beside the SQLite file).
     """
-    import optuna_dashboard
-    from optuna.artifacts import FileSystemArtifactStore
-
+    from dse.dashboard import serve
     from dse.storage import artifact_dir, mask_url, open_storage, storage_url
 
     store = open_storage(storage, existing=True)  # never a new database: a typo would show an empty dashboard
@@ -413,7 +411,7 @@ def dashboard(
         raise DseError(f"--storage: cannot create the artifact folder {artifacts}: {exc.strerror}") from None
     err.print(f"dashboard for {mask_url(storage_url(storage))} on http://{host}:{port}/dashboard (Ctrl-C stops it)")
     try:
-        optuna_dashboard.run_server(store, host=host, port=port, artifact_store=FileSystemArtifactStore(artifacts))
+        serve(store, host, port, artifacts)
     except OSError as exc:
         raise DseError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror}") from None
     except KeyboardInterrupt:

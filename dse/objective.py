@@ -133,6 +133,17 @@ def constraint_values(metrics: dict[str, Any], target: Target) -> dict[str, floa
     return out
 
 
+def knob_values(space: Space, params: dict[str, Any]) -> dict[str, Any]:
+    """The PE/SIMD values a trial's ordinal params stand for: ``{"MVAU_hls_0.PE": 16, ...}``.
+
+    The Optuna params stay indices (``MVAU_hls_0.PE_idx``: samplers learn "larger is more
+    parallel"); this user attr shows the values next to them in optuna-dashboard (trial page and
+    trial table), in one write. Categorical knobs' params are already their values.
+    """
+    return {f"{k.node}.{k.attr}": k.values[params[k.param]] for k in space.knobs
+            if k.ordinal and k.param in params}
+
+
 def add_utilization(metrics: dict[str, Any], budget: dict[str, float]) -> None:
     """``utilization_<res>`` = used / budget; ``utilization`` = the largest of them."""
     worst = 0.0
@@ -164,6 +175,9 @@ class Objective:
         if self.target.sampler is not None:
             trial.set_user_attr("sampler", self.target.sampler)
         folding, overrides = self.target.space.suggest(trial)
+        values = knob_values(self.target.space, trial.params)
+        if values:  # also on trials that fail: which PE/SIMD FINN refused
+            trial.set_user_attr("knob_values", values)
         twin = self._completed_twin(trial)
         if twin is not None:
             return self._reuse(trial, twin)
@@ -246,7 +260,7 @@ class Objective:
         Uploads no artifacts: nothing was built, and the twin's trial already holds them.
         """
         for key, value in twin.user_attrs.items():
-            if key not in ("retry_of", "reused_from", "artifact_error", "sampler"):
+            if key not in ("retry_of", "reused_from", "artifact_error", "sampler", "knob_values"):
                 trial.set_user_attr(key, value)
         for key, value in twin.constraints.items():
             trial.set_constraint(key, value)
