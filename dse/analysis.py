@@ -27,7 +27,6 @@ from dse.errors import DseError
 from dse.finn import ops
 from dse.metrics import DIRECTIONS as METRICS
 from dse.metrics import RESOURCES
-from dse.spacefile import Cap, parse_space_text
 from dse.storage import load_study
 
 
@@ -117,10 +116,21 @@ def status(study: optuna.Study) -> dict[str, Any]:
         "study": study.study_name,
         "trials": len(trials),
         **{state.lower(): states.get(state, 0) for state in ("COMPLETE", "FAIL", "RUNNING", "WAITING", "PRUNED")},
-        "pareto": len(study.best_trials) if states.get("COMPLETE") else 0,
+        "pareto": len(_best_trials(study, trials)) if states.get("COMPLETE") else 0,
         "best_feasible_fps": best_fps,
         "failures": failures,
     }
+
+
+def _best_trials(study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """``study.best_trials`` from trials already fetched (it would fetch them twice more).
+
+    Optuna's own function behind ``best_trials``; tests/test_optuna_internals.py pins it.
+    """
+    from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
+
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    return _get_pareto_front_trials_by_trials(complete, study.directions, consider_constraint=True)
 
 
 @dataclass(frozen=True)
@@ -282,6 +292,8 @@ class Results:
         """The device budget (when the space enforces it) and the space file's caps, as the
         trials' feasibility was decided: read from the study's user attrs (``device.budget``,
         ``space_text``)."""
+        from dse.spacefile import Cap, parse_space_text  # pydantic: only when limits are asked for
+
         attrs = self.study.user_attrs
         budget = (attrs.get("device") or {}).get("budget") or {}
         try:

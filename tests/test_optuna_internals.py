@@ -32,3 +32,17 @@ def test_heartbeat_internals_dse_extends_are_there():
 
     assert hasattr(models.TrialHeartbeatModel, "heartbeat") and hasattr(models.TrialModel, "trial_id")
     assert "retry_history" in inspect.getsource(RetryHeartbeatStaleTrialCallback)
+
+
+def test_the_pareto_front_function_behind_best_trials(tmp_path):
+    """dse.analysis.status counts the front from trials it already fetched with this function."""
+    from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
+
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=f"sqlite:///{tmp_path}/p.db")
+    for x, y, c in [(1, 1, 0.0), (2, 2, 0.0), (3, 1, 1.0), (0, 3, 0.0)]:
+        trial = study.ask()
+        trial.set_constraint("c", c)
+        study.tell(trial, [x, y])
+    trials = study.get_trials()
+    got = _get_pareto_front_trials_by_trials(trials, study.directions, consider_constraint=True)
+    assert sorted(t.number for t in got) == sorted(t.number for t in study.best_trials) == [0, 1]
