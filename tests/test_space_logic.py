@@ -202,3 +202,13 @@ def test_values_finn_under_estimates_are_said_once():
     assert len(space.notes) == 1 and "RTL MVAUs as 0 LUT" in space.notes[0]
     hls_only = build_space(spec("  - match: {op_type: MVAU_hls}\n    ram_style: [block, distributed]\n"), nodes, "f", ZCU104)
     assert hls_only.notes == []
+
+
+def test_rtl_mvau_weights_are_always_streamed():
+    nodes = [mvau("MVAU_rtl_0", 64, 784, bits=4, impl="rtl"), mvau("MVAU_hls_1", 10, 64, bits=4)]
+    space = build_space(spec("  - match: {op_type: MVAU}\n    mem_mode: [internal_decoupled, internal_embedded]\n"),
+                        nodes, "f", ZCU104)
+    assert space.fixed["MVAU_rtl_0"] == {"mem_mode": "internal_decoupled"}
+    assert next(k for k in space.knobs if k.attr == "mem_mode").node == "MVAU_hls_1"
+    with pytest.raises(DseError, match="MVAU_rtl_0: FINN's RTL MVU/VVU streams its weights"):
+        build_space(spec("  - match: {name: MVAU_rtl_0}\n    mem_mode: [internal_embedded]\n"), nodes, "f", ZCU104)

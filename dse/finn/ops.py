@@ -237,6 +237,14 @@ def _rtl_dsp_only(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
     return {"lut": "FINN has no LUT-based RTL implementation of this op (HDL generation refuses it)"}
 
 
+def _rtl_streams_weights(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
+    # rtl/matrixvectoractivation_rtl.py code_generation_ipi wires a weight memory only for
+    # internal_decoupled (or dynamic/external): the RTL MVU/VVU reads its weights as a stream
+    if node.get("impl") != "rtl":
+        return {}
+    return {"internal_embedded": "FINN's RTL MVU/VVU streams its weights: use internal_decoupled"}
+
+
 def _uram_needs_decoupled(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
     # matrixvectoractivation.py / vectorvectoractivation_rtl.py: URAM weights are streamed by
     # the memstream (internal_decoupled); on non-Versal parts they must be runtime-writeable
@@ -283,7 +291,8 @@ OPS: tuple[OpModel, ...] = (
         "MVAU", ("MVAU_hls", "MVAU_rtl"), folds=("SIMD", "PE"), choices=("ram_style", "resType", "mem_mode"),
         bounds=_mvau_bounds,
         swg="dense", facts=_weight_facts,
-        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("ram_style", _uram_needs_decoupled)),
+        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("ram_style", _uram_needs_decoupled),
+               ("mem_mode", _rtl_streams_weights)),
         choice_attrs={"ram_style": _weights_ram_style},
         pair_bits=lambda i: int(i.get_input_datatype(1).bitwidth()),
         # rtl/matrixvectoractivation_rtl.py lut_estimation returns 0, and with distributed weights
@@ -298,7 +307,8 @@ OPS: tuple[OpModel, ...] = (
         bounds=lambda i: {"SIMD": divisors(int(math.prod(i.get_nodeattr("Kernel")))),
                           "PE": divisors(int(i.get_nodeattr("Channels")))},
         swg="depthwise", facts=_weight_facts,
-        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("ram_style", _uram_needs_decoupled)),
+        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("ram_style", _uram_needs_decoupled),
+               ("mem_mode", _rtl_streams_weights)),
         choice_attrs={"ram_style": _weights_ram_style},
         # the input window stream is PE*SIMD activations, the weight stream PE*SIMD weights
         pair_bits=lambda i: max(int(i.get_input_datatype(0).bitwidth()), int(i.get_input_datatype(1).bitwidth())),
