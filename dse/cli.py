@@ -312,8 +312,7 @@ def frontier(
     from dse.spacefile import load_space_file
 
     if load_space_file(config).spec.target_fps is not None:  # before any FINN work
-        raise DseError(f"{config}: frontier: a target_fps space lets FINN's SetFolding choose the folding; "
-                       f"the exact front needs per-layer PE/SIMD knobs (layers: ...)")
+        raise DseError(f"{config}: {frontier_mod.TARGET_FPS_REFUSAL}")
     started = time.perf_counter()
     plan = study_mod.prepare(config, storage, create=False, announce=lambda line: err.print(line, markup=False))
     try:

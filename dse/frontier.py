@@ -110,11 +110,15 @@ class Point:
         }
 
 
+#: Why a target_fps space has no exact front (one line).
+TARGET_FPS_REFUSAL = ("frontier: a target_fps space lets FINN's SetFolding choose the folding; "
+                      "the exact front needs per-layer PE/SIMD knobs (layers: ...)")
+
+
 def units_of(space: Space) -> list[list[Knob]]:
     """Group the space's knobs into independent units (knobs sharing a node share a unit)."""
     if space.target_fps is not None:
-        raise DseError("frontier: a target_fps space lets FINN's SetFolding choose the folding; "
-                       "the exact front needs per-layer PE/SIMD knobs (layers: ...)")
+        raise DseError(TARGET_FPS_REFUSAL)
     parent = list(range(len(space.knobs)))
 
     def find(i: int) -> int:

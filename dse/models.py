@@ -35,6 +35,9 @@ from dse.finn.adapter import ESTIMATE_STEPS
 _LIB = "finn.builder.custom_step_library."
 #: finn-plus's default estimate flow (``estimate_only_dataflow_steps``).
 _DEFAULT_ESTIMATE_STEPS = tuple(ESTIMATE_STEPS)
+#: finn-plus's steps from the initial bit-width minimization to the estimates, as resnet18.yml
+#: and vgg10.yml list them after their own front ends
+_ESTIMATE_TAIL = _DEFAULT_ESTIMATE_STEPS[_DEFAULT_ESTIMATE_STEPS.index("step_minimize_bit_width_initial"):]
 
 
 @dataclass(frozen=True)
@@ -122,13 +125,7 @@ ZOO: dict[str, ZooModel] = {
                 f"{_LIB}resnet.step_resnet_streamline",
                 "step_convert_to_hw",
                 f"{_LIB}resnet.step_resnet_convert_to_hw",
-                "step_minimize_bit_width_initial",
-                "step_create_dataflow_partition",
-                "step_specialize_layers",
-                "step_target_fps_parallelization",
-                "step_apply_folding_config",
-                "step_minimize_bit_width",
-                "step_generate_estimate_reports",
+                *_ESTIMATE_TAIL,
             ),
             standalone_thresholds=True,
             board="ZCU104",
@@ -147,13 +144,7 @@ ZOO: dict[str, ZooModel] = {
                 "step_streamline",
                 "step_convert_to_hw",
                 f"{_LIB}conv1d.step_convert_final_layers",
-                "step_minimize_bit_width_initial",
-                "step_create_dataflow_partition",
-                "step_specialize_layers",
-                "step_target_fps_parallelization",
-                "step_apply_folding_config",
-                "step_minimize_bit_width",
-                "step_generate_estimate_reports",
+                *_ESTIMATE_TAIL,
             ),
             standalone_thresholds=True,
             board="ZCU104",
@@ -262,13 +253,18 @@ def _annotate_input(path: str, datatype: str) -> None:
     model.save(path)
 
 
+def zoo_file(name: str, model_dir: Path = DEFAULT_MODEL_DIR) -> Path:
+    """Where zoo model ``name`` is (or will be) exported."""
+    return model_dir / f"{name}.onnx"
+
+
 def resolve_model(spec: str, model_dir: Path = DEFAULT_MODEL_DIR) -> Path:
     """Turn a zoo name or a file path into an absolute path of an existing ONNX file.
 
     Zoo models are exported once into ``model_dir`` and reused afterwards.
     """
     if spec in ZOO:
-        target = (model_dir / f"{spec}.onnx").resolve()
+        target = zoo_file(spec, model_dir).resolve()
         if not target.exists():
             export_model(spec, target)
         return target

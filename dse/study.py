@@ -34,13 +34,13 @@ import dse
 from dse.errors import DseError
 from dse.finn import adapter
 from dse.finn.worker import FinnWorker, WorkerCrashed, cached_probe
-from dse.models import DEFAULT_MODEL_DIR, ZOO, resolve_model, sha256_of
+from dse.models import ZOO, resolve_model, sha256_of, zoo_file
 from dse.objective import Objective, Target, TrialFailed, directions
 from dse.samplers import make_sampler
 from dse.space import GRID_LIMIT, Space, build_space, check_rules
 from dse.spacefile import SpaceFile, load_space_file
-from dse.storage import (  # noqa: F401  (load_study: the CLI's way to open an existing study)
-    DseStorage, NoMoreTrials, artifact_dir, artifact_root, is_sqlite, load_study, mask_url, open_storage, storage_url,
+from dse.storage import (
+    DseStorage, NoMoreTrials, artifact_dir, artifact_root, is_sqlite, mask_url, open_storage, storage_url,
 )
 
 #: Bumped whenever the content of a prefix cache entry changes, so old entries are not reused.
@@ -210,7 +210,7 @@ def _has_study(store: Any, name: str) -> bool:
     if store is None:
         return False
     try:
-        return any(s.study_name == name for s in optuna.get_all_study_summaries(store))
+        return name in optuna.get_all_study_names(store)
     except Exception:  # noqa: BLE001 - the storage itself is the problem: keep the folder
         return True
 
@@ -533,7 +533,7 @@ def _study_model(spec_model: str, study_dir: Path, origin: str, announce: Callab
 
     Returns the copy's path and its sha256.
     """
-    if spec_model in ZOO and not (DEFAULT_MODEL_DIR / f"{spec_model}.onnx").exists():
+    if spec_model in ZOO and not zoo_file(spec_model).exists():
         announce(f"exporting {spec_model} from Brevitas (random weights; once)...")
     try:
         source = resolve_model(spec_model)
