@@ -1,4 +1,4 @@
-"""Where studies live: storage URLs, and Optuna's RDB storage made fit for many workers.
+"""Optuna's RDB storage made fit for many workers (the URLs and their folders: ``dse.storage_url``).
 
 :class:`DseStorage` is Optuna's ``RDBStorage`` with three additions, all on the one code path
 Optuna itself uses, so ``study.optimize``, heartbeats and the dashboard work unchanged:
@@ -25,11 +25,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
-import re
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import optuna
@@ -39,8 +36,8 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError
+from dse.storage_url import check_readable, mask_url, sqlite_path, storage_url
 
-DEFAULT_STORAGE = "sqlite:///studies/dse.db"
 #: How long a worker keeps retrying a storage call across a lost connection.
 RETRY_SECONDS = 300.0
 #: A trial whose worker stopped sending heartbeats is re-queued at most this many times.
@@ -49,41 +46,6 @@ MAX_RETRY = 3
 
 class NoMoreTrials(Exception):
     """The gate refused a new sampler trial: the queue is empty and the budget is spent."""
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for logs and errors).
-
-    >>> mask_url("postgresql+psycopg://dse:secret@db:5432/dse")
-    'postgresql+psycopg://dse:***@db:5432/dse'
-    """
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
-
-
-def storage_url(url: str | None = None) -> str:
-    """``--storage``, else ``DSE_STORAGE``, else ``sqlite:///studies/dse.db``."""
-    return url or os.environ.get("DSE_STORAGE") or DEFAULT_STORAGE
-
-
-def is_sqlite(url: str) -> bool:
-    return storage_url(url).startswith("sqlite")
-
-
-def artifact_root(url: str | None = None) -> Path:
-    """Where study folders live: beside a SQLite file, else ``DSE_ARTIFACTS`` or ``./studies``."""
-    url = storage_url(url)
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).resolve().parent
-    return Path(os.environ.get("DSE_ARTIFACTS", "studies")).resolve()
-
-
-def artifact_dir(url: str | None = None) -> Path:
-    """Optuna's artifact store of the storage (trial reports for the dashboard): ``<root>/artifacts``.
-
-    One folder per storage, not per study: the dashboard serves every study of a storage
-    from one store, and Optuna names the files by artifact id, so studies cannot collide.
-    """
-    return artifact_root(url) / "artifacts"
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -275,13 +237,10 @@ def open_storage(url: str | None = None, *, heartbeat: float | None = None, exis
     url = storage_url(url)
     engine_kwargs: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if existing and not path.is_file():
-            raise DseError(f"storage {url}: no database at {path} (commands that read create none; "
-                           f"check --storage / DSE_STORAGE, or run a study first)")
-        if existing and path.stat().st_size and not _is_sqlite_file(path):
-            raise DseError(f"storage {url}: {path} is not a SQLite database")
+    path = sqlite_path(url)
+    if existing:
+        check_readable(url)
+    if path is not None:
         if path.parent and not path.parent.exists():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,11 +275,6 @@ def open_storage(url: str | None = None, *, heartbeat: float | None = None, exis
     if url.startswith("sqlite"):
         _fast_sqlite(storage)
     return storage
-
-
-def _is_sqlite_file(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(16) == b"SQLite format 3\x00"
 
 
 def _has_optuna_tables(url: str) -> bool:

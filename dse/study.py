@@ -39,9 +39,8 @@ from dse.objective import Objective, Target, TrialFailed, directions
 from dse.samplers import make_sampler
 from dse.space import GRID_LIMIT, Space, build_space, check_rules
 from dse.spacefile import SpaceFile, load_space_file
-from dse.storage import (
-    DseStorage, NoMoreTrials, artifact_dir, artifact_root, is_sqlite, mask_url, open_storage, storage_url,
-)
+from dse.storage import DseStorage, NoMoreTrials, open_storage
+from dse.storage_url import artifact_dir, artifact_root, is_sqlite, mask_url, storage_url
 
 #: Bumped whenever the content of a prefix cache entry changes, so old entries are not reused.
 PREFIX_LAYOUT = 3

@@ -27,7 +27,7 @@ from optuna.artifacts import get_all_artifact_meta
 
 from dse import study as study_mod
 from dse.objective import ARTIFACT_FILES, Objective, Target
-from dse.storage import artifact_dir
+from dse.storage_url import artifact_dir
 from tests.conftest import ROOT, TFC_SMALL
 from tests.test_compose import _free_port
 
