@@ -1,11 +1,12 @@
 """How fast the read-only commands answer, against ``python -c "import optuna"`` in the same run.
 
 Builds (once, in a temporary folder) a study of the TFC-w1a1 grid space (192 real FINN estimate
-builds, ~40 s), then times ``dse status``, ``dse status STUDY`` and ``dse pareto STUDY`` and the
-bare Optuna import, interleaved, and prints each command's median and its ratio to the import
-(issue 13's goal: at most 3x).
+builds, ~20 s), then times ``dse status``, ``dse status STUDY``, ``dse pareto STUDY`` and
+``dse export`` and the bare Optuna import, interleaved, and prints each command's median and its
+ratio to the import (issue 13's goal: at most 3x). With ``--postgres SERVER_URL`` the same study
+is also built in a temporary database on that server (dropped afterwards) and timed there.
 
-    .venv/bin/python bench/readonly.py --repeat 7
+    .venv/bin/python bench/readonly.py --repeat 7 --postgres postgresql+psycopg://postgres@127.0.0.1:5432
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -30,26 +34,54 @@ def timed(args: list[str]) -> float:
     return time.perf_counter() - started
 
 
+@contextmanager
+def server_database(server: str) -> Iterator[str]:
+    """A fresh database on the Postgres server at ``server``, dropped afterwards."""
+    import sqlalchemy
+
+    name = f"dse_bench_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def commands(label: str, storage: str, tmp: str) -> dict[str, list[str]]:
+    dse = str(BIN / "dse")
+    print(f"building the study on {label} (192 FINN estimate builds)...", flush=True)
+    timed([dse, "run", "configs/tfc-w1a1-grid.yaml", "--storage", storage])
+    return {
+        f"dse status ({label})": [dse, "status", "--storage", storage],
+        f"dse status tfc-w1a1-grid ({label})": [dse, "status", "tfc-w1a1-grid", "--storage", storage],
+        f"dse pareto tfc-w1a1-grid ({label})": [dse, "pareto", "tfc-w1a1-grid", "--storage", storage],
+        f"dse export tfc-w1a1-grid --trial 0 ({label})": [dse, "export", "tfc-w1a1-grid", "--trial", "0", "--folding",
+                                                          f"{tmp}/folding.json", "--storage", storage],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--postgres", metavar="SERVER_URL", help="also time a study on this Postgres server")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dse-readonly-") as tmp:
-        storage = f"sqlite:///{tmp}/dse.db"
-        print("building the study (192 FINN estimate builds)...", flush=True)
-        timed([str(BIN / "dse"), "run", "configs/tfc-w1a1-grid.yaml", "--storage", storage])
-        commands = {
-            "python -c 'import optuna'": [sys.executable, "-c", "import optuna"],
-            "dse status": [str(BIN / "dse"), "status", "--storage", storage],
-            "dse status tfc-w1a1-grid": [str(BIN / "dse"), "status", "tfc-w1a1-grid", "--storage", storage],
-            "dse pareto tfc-w1a1-grid": [str(BIN / "dse"), "pareto", "tfc-w1a1-grid", "--storage", storage],
-        }
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.repeat):  # interleaved: a busy moment hits every command alike
-            for name, command in commands.items():
-                times[name].append(timed(command))
+        with server_database(args.postgres) if args.postgres else nullcontext() as pg:
+            timings = {"python -c 'import optuna'": [sys.executable, "-c", "import optuna"]}
+            timings.update(commands("SQLite", f"sqlite:///{tmp}/dse.db", tmp))
+            if pg is not None:
+                timings.update(commands("Postgres", pg, tmp))
+            times: dict[str, list[float]] = {name: [] for name in timings}
+            for _ in range(args.repeat):  # interleaved: a busy moment hits every command alike
+                for name, command in timings.items():
+                    times[name].append(timed(command))
     base = statistics.median(times["python -c 'import optuna'"])
-    print(f"\n$ .venv/bin/python bench/readonly.py --repeat {args.repeat}\n")
+    flags = f" --postgres {args.postgres}" if args.postgres else ""
+    print(f"\n$ .venv/bin/python bench/readonly.py --repeat {args.repeat}{flags}\n")
     print("| command | median s | / import optuna |")
     print("|---|---|---|")
     for name, values in times.items():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -27,7 +27,9 @@ from dse.errors import DseError
 from dse.finn import ops
 from dse.metrics import DIRECTIONS as METRICS
 from dse.metrics import RESOURCES
-from dse.storage import load_study
+
+if TYPE_CHECKING:
+    from dse.snapshot import StudySnapshot
 
 
 class _OnFirstUse:
@@ -90,10 +92,16 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     return row
 
 
-def pareto_frame(study: optuna.Study) -> pd.DataFrame:
-    """The feasible non-dominated trials (``study.best_trials``), best first: the CLI's columns of
-    :meth:`Results.pareto`."""
-    return Results(study).pareto()[["number", *METRIC_COLUMNS, "feasible", "folding", "folding_config"]]
+#: The columns of :func:`pareto_rows` (``dse pareto``'s csv and json).
+PARETO_COLUMNS = ("number", *METRIC_COLUMNS, "feasible", "folding", "folding_config")
+
+
+def pareto_rows(study: optuna.Study | StudySnapshot) -> list[dict[str, Any]]:
+    """The feasible non-dominated trials (``study.best_trials``) as rows of :data:`PARETO_COLUMNS`,
+    best first in the study's first objective: what the CLI prints, without pandas."""
+    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+    front = sorted(study.best_trials, key=lambda t: (sign * t.values[0], t.number))
+    return [{k: v for k, v in trial_row(t).items() if k in PARETO_COLUMNS} for t in front]
 
 
 def status(study: optuna.Study) -> dict[str, Any]:
@@ -153,14 +161,23 @@ Objectives = Sequence[str] | dict[str, str] | None
 
 
 def open_study(name: str, storage: str | None = None) -> "Results":
-    """Open a study for analysis (``storage``: a URL, else ``DSE_STORAGE``, else ``sqlite:///studies/dse.db``)."""
+    """Open a study for analysis (``storage``: a URL, else ``DSE_STORAGE``, else ``sqlite:///studies/dse.db``).
+
+    ``Results.study`` is the ``optuna.Study`` itself: a notebook may also write to it.
+    """
+    from dse.storage import load_study
+
     return Results(load_study(name, storage))
 
 
 class Results:
-    """A study read back for analysis: one row per trial, fronts, summaries, hypervolume, plots."""
+    """A study read back for analysis: one row per trial, fronts, summaries, hypervolume, plots.
 
-    def __init__(self, study: optuna.Study):
+    ``study``: an ``optuna.Study``, or the :class:`~dse.snapshot.StudySnapshot` the read-only
+    commands read (the same trials, read without Optuna's writer set-up).
+    """
+
+    def __init__(self, study: optuna.Study | StudySnapshot):
         self.study = study
 
     def __repr__(self) -> str:
@@ -214,18 +231,17 @@ class Results:
         """
         directions = self._directions(objectives)
         frame = self.trials()
-        if objectives is None and feasible_only:
-            numbers = {t.number for t in self.study.best_trials}
-            front = frame[frame["number"].isin(numbers)]
-        else:
-            candidates = self._complete(frame, feasible_only, directions)
-            if candidates.empty:
-                return candidates
-            keep = moocore.is_nondominated(
-                candidates[list(directions)].to_numpy(dtype=float),
-                maximise=[d == "maximize" for d in directions.values()], keep_weakly=True,
-            )
-            front = candidates[keep]
+        if objectives is None and feasible_only:  # its own front, in pareto_rows' order
+            numbers = [row["number"] for row in pareto_rows(self.study)]
+            return frame.set_index("number", drop=False).loc[numbers].reset_index(drop=True)
+        candidates = self._complete(frame, feasible_only, directions)
+        if candidates.empty:
+            return candidates
+        keep = moocore.is_nondominated(
+            candidates[list(directions)].to_numpy(dtype=float),
+            maximise=[d == "maximize" for d in directions.values()], keep_weakly=True,
+        )
+        front = candidates[keep]
         first, direction = next(iter(directions.items()))
         return front.sort_values([first, "number"], ascending=[direction == "minimize", True]).reset_index(drop=True)
 

@@ -34,12 +34,12 @@ TABLE_COLUMNS = ["number", *TABLE, "folding"]
 StorageOpt = typer.Option(None, "--storage", help="SQLAlchemy URL (default: $DSE_STORAGE or sqlite:///studies/dse.db).")
 
 
-def _frame_table(frame: Any, title: str) -> Table:
+def _rows_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> Table:
     table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*[fmt_metric(str(c), v) for c, v in zip(frame.columns, row)])
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*[fmt_metric(c, row[c]) for c in columns])
     return table
 
 
@@ -62,8 +62,8 @@ def run(
     from optuna.trial import TrialState
 
     from dse import study as study_mod
-    from dse.analysis import pareto_frame
-    from dse.storage import is_sqlite, storage_url
+    from dse.analysis import pareto_rows
+    from dse.storage_url import is_sqlite, storage_url
 
     if jobs < 1:
         raise DseError("--jobs: must be at least 1")
@@ -97,11 +97,11 @@ def run(
             plan.study.set_user_attr("nothing_fits", why)
     finally:
         plan.close()
-    frame = pareto_frame(plan.study)
-    if frame.empty and why is not None:
+    rows = pareto_rows(plan.study)
+    if not rows and why is not None:
         err.print(f"{name}: {why}", markup=False)
         return
-    out.print(_frame_table(frame[TABLE_COLUMNS], f"Pareto front of {name} ({len(frame)} feasible non-dominated trials)"))
+    out.print(_rows_table(rows, TABLE_COLUMNS, f"Pareto front of {name} ({len(rows)} feasible non-dominated trials)"))
 
 
 def _progress() -> Progress:
@@ -181,25 +181,20 @@ def status(
     storage: Optional[str] = StorageOpt,
 ) -> None:
     """Trials by state, failures by category with hints, Pareto size."""
-    import optuna
-
     from dse.analysis import status as study_status
-    from dse.storage import load_study, open_storage
+    from dse.snapshot import Reader
 
-    store = open_storage(storage, existing=True)  # once, for every study listed
-    if study is None:
-        names = optuna.get_all_study_names(store)
-        if not names:
-            out.print("no studies yet")
-            return
-    else:
-        names = [study]
+    with Reader(storage) as reader:
+        names = reader.names() if study is None else [study]
+        studies = [reader.study(name) for name in names]
+    if not names:
+        out.print("no studies yet")
+        return
     table = Table(title="studies")
     for column in ("study", "trials", "complete", "fail", "running", "waiting", "pareto", "best feasible fps"):
         table.add_column(column)
     failure_lines = []
-    for name in names:
-        loaded = load_study(name, store)
+    for name, loaded in zip(names, studies):
         info = study_status(loaded)
         table.add_row(name, *[fmt_metric("throughput_fps" if k == "best_feasible_fps" else k, info[k])
                               for k in ("trials", "complete", "fail", "running", "waiting", "pareto", "best_feasible_fps")])
@@ -220,18 +215,29 @@ def pareto(
     storage: Optional[str] = StorageOpt,
 ) -> None:
     """Print the feasible Pareto front."""
-    from dse.analysis import pareto_frame
-    from dse.storage import load_study
+    from dse.analysis import PARETO_COLUMNS, pareto_rows
 
     if format not in ("table", "csv", "json"):
         raise DseError(f"--format: {format!r} is not one of table, csv, json")
-    frame = pareto_frame(load_study(study, storage))
+    rows = pareto_rows(_read_study(study, storage))
     if format == "csv":  # the folding as FINN's JSON in one cell
-        sys.stdout.write(frame.assign(folding_config=frame["folding_config"].map(json.dumps)).to_csv(index=False))
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=PARETO_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**row, "folding_config": json.dumps(row["folding_config"])} for row in rows)
     elif format == "json":
-        sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
     else:
-        out.print(_frame_table(frame[TABLE_COLUMNS], f"Pareto front of {study}"))
+        out.print(_rows_table(rows, TABLE_COLUMNS, f"Pareto front of {study}"))
+
+
+def _read_study(name: str, storage: str | None) -> Any:
+    """The study as it stands, read without Optuna's writer set-up (see dse.snapshot)."""
+    from dse.snapshot import Reader
+
+    with Reader(storage) as reader:
+        return reader.study(name)
 
 
 @app.command()
@@ -243,9 +249,9 @@ def export(
     storage: Optional[str] = StorageOpt,
 ) -> None:
     """Write a trial's folding config (and optionally a FINN build config) to hand to FINN."""
-    from dse.analysis import open_study
+    from dse.analysis import Results
 
-    results = open_study(study, storage)
+    results = Results(_read_study(study, storage))
     _write_json(folding, results.folding(trial))
     message = f"wrote {folding}"
     if build_config is not None:
@@ -266,9 +272,9 @@ def report(
 ) -> None:
     """Write one self-contained HTML page: Pareto plot, Pareto configurations, summary, failures."""
     from dse import report as report_mod
-    from dse.analysis import open_study
+    from dse.analysis import Results
 
-    results = open_study(study, storage)
+    results = Results(_read_study(study, storage))
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         report_mod.write(results, output)
@@ -400,7 +406,8 @@ def dashboard(
     Built trials list their folding and FINN reports as artifacts (in artifacts/ beside the SQLite file).
     """
     from dse.dashboard import serve
-    from dse.storage import artifact_dir, mask_url, open_storage, storage_url
+    from dse.storage import open_storage
+    from dse.storage_url import artifact_dir, mask_url, storage_url
 
     store = open_storage(storage, existing=True)  # never a new database: a typo would show an empty dashboard
     artifacts = artifact_dir(storage)

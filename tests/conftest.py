@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from dse import study as study_mod
 from dse.finn.worker import FinnWorker
 
 ROOT = Path(__file__).resolve().parents[1]
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 # A small space so the session study stays fast: every MVAU PE/SIMD free, the rest fixed.
 TFC_SMALL = textwrap.dedent(
@@ -88,3 +91,17 @@ def cnv_plan(tmp_path_factory, worker):
     base = tmp_path_factory.mktemp("cnv")
     config = write_config(base, CNV)
     return study_mod.prepare(config, storage=f"sqlite:///{base}/dse.db", worker=worker)
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh Postgres database for one test, dropped afterwards (with its connections)."""
+    name = f"dse_test_{uuid.uuid4().hex[:12]}"
+    # pre-ping: a test may restart the server, which cuts this engine's pooled connection
+    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import optuna
-import pytest
 
 from dse.models import sha256_of
 from tests.conftest import write_config

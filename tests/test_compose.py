@@ -20,7 +20,7 @@ import jsonschema
 import yaml
 
 from tests.conftest import write_config
-from tests.test_workers import grid16, pg_url, env  # noqa: F401  (fixtures)
+from tests.test_workers import grid16, env  # noqa: F401  (env: a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 DSE = str(Path(sys.executable).with_name("dse"))

@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from dse.analysis import pareto_frame
+from dse.analysis import pareto_rows
 from dse.models import sha256_of
 
 
@@ -51,16 +51,17 @@ def test_folding_config_is_what_finn_applied_and_matches_params(tfc_study):
 
 
 def test_pareto_rows_are_the_non_dominated_feasible_trials(tfc_study):
-    frame = pareto_frame(tfc_study.study)
-    assert len(frame) >= 1
+    front = pareto_rows(tfc_study.study)
+    assert len(front) >= 1
     points = [(t.user_attrs["throughput_fps"], t.user_attrs["LUT"], t.number) for t in _complete(tfc_study) if t.user_attrs["feasible"]]
 
     def dominates(a, b):
         return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
 
     expected = {p[2] for p in points if not any(dominates(q, p) for q in points)}
-    assert set(frame["number"]) == expected
-    rows = list(zip(frame["throughput_fps"], frame["LUT"]))
+    assert {row["number"] for row in front} == expected
+    assert [row["throughput_fps"] for row in front] == sorted((row["throughput_fps"] for row in front), reverse=True)
+    rows = [(row["throughput_fps"], row["LUT"]) for row in front]
     for a in rows:
         assert not any(dominates(b, a) for b in rows)
 
@@ -74,7 +75,7 @@ def test_study_is_a_plain_optuna_study(tfc_study):
         [str(Path(sys.executable).with_name("optuna")), "best-trials", "--study-name", "tfc-small", "--storage", url, "-f", "json"],
         capture_output=True, text=True, check=True,
     )
-    assert len(json.loads(out.stdout)) == len(pareto_frame(loaded))
+    assert len(json.loads(out.stdout)) == len(pareto_rows(loaded))
 
 
 def test_study_attrs_make_it_reproducible(tfc_study):

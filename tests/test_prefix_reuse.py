@@ -4,7 +4,6 @@ of a full, uncached FINN build; the cache is keyed by content and never trusts a
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -25,11 +24,10 @@ from optuna.trial import TrialState
 from dse import study as study_mod
 from dse.errors import DseError
 from tests.finn_steps import estimate_steps_with
-from tests.conftest import write_config
+from tests.conftest import ADMIN_URL, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DSE = str(Path(sys.executable).with_name("dse"))
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 GRID16 = """
 name: {name}
@@ -56,20 +54,6 @@ SLOW_STEPS = estimate_steps_with("tests.finn_steps.slow")
 def grid16(name: str, slow: bool = False) -> str:
     finn = f"finn:\n  steps: {json.dumps(SLOW_STEPS)}" if slow else ""
     return GRID16.format(name=name, finn=finn)
-
-
-@pytest.fixture
-def pg_url():
-    """A fresh Postgres database for one test, dropped afterwards (with its connections)."""
-    name = f"dse_test_{uuid.uuid4().hex[:12]}"
-    # pre-ping: a test may restart the server, which cuts this engine's pooled connection
-    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture
