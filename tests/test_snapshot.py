@@ -155,3 +155,19 @@ def test_results_work_on_a_snapshot(tmp_path):
     study = Results(optuna.load_study(study_name="mixed", storage=url))
     assert snapshot.pareto().equals(study.pareto())
     assert snapshot.folding(1) == study.folding(1) == {"MVAU_0": {"PE": 2, "ram_style": "auto"}}
+
+
+@pytest.mark.parametrize("args", [["status"], ["pareto", "mixed", "--format", "csv"], ["export", "mixed", "--trial", "1"]])
+def test_read_only_commands_import_no_writer_machinery(tmp_path, args):
+    """What made them slow (issue 13): FINN/torch, pandas, alembic, Optuna's ORM, SQLAlchemy on SQLite.
+    Checked by module, not by time: timings belong in bench/readonly.py."""
+    url = f"sqlite:///{tmp_path}/dse.db"
+    _fill(url)
+    if args[0] == "export":
+        args = [*args, "--folding", str(tmp_path / "f.json")]
+    code = ("import sys; from dse.cli import main; main(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'finn', 'torch', 'qonnx', 'pandas', 'alembic', "
+            "'sqlalchemy', 'plotly', 'moocore'} | ({'optuna.storages._rdb.models'} & set(sys.modules))))")
+    done = subprocess.run([sys.executable, "-c", code, *args, "--storage", url], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
