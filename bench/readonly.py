@@ -5,6 +5,8 @@ builds, ~20 s), then times ``dse status``, ``dse status STUDY``, ``dse pareto ST
 ``dse export`` and the bare Optuna import, interleaved, and prints each command's median and its
 ratio to the import (issue 13's goal: at most 3x). With ``--postgres SERVER_URL`` the same study
 is also built in a temporary database on that server (dropped afterwards) and timed there.
+With ``--scale N`` a study holding the 192 trials N times (copied with Optuna's ``add_trials``)
+is timed too, beside Optuna's own read of it (``load_study(...).trials``).
 
     .venv/bin/python bench/readonly.py --repeat 7 --postgres postgresql+psycopg://postgres@127.0.0.1:5432
 """
@@ -64,15 +66,39 @@ def commands(label: str, storage: str, tmp: str) -> dict[str, list[str]]:
     }
 
 
+def scaled(source_storage: str, storage: str, times: int) -> dict[str, list[str]]:
+    """A copy of the study with its trials ``times`` over (in its own database, so the other
+    rows keep timing the one study), and the commands that read it."""
+    import optuna
+
+    name = f"tfc-w1a1-grid-x{times}"
+    source = optuna.load_study(study_name="tfc-w1a1-grid", storage=source_storage)
+    print(f"copying its trials into {name} ({len(source.trials) * times} trials)...", flush=True)
+    copy = optuna.create_study(study_name=name, storage=storage, directions=source.directions)
+    for key, value in source.user_attrs.items():
+        copy.set_user_attr(key, value)
+    copy.add_trials(source.trials * times)
+    dse = str(BIN / "dse")
+    read = f"import optuna; optuna.load_study(study_name={name!r}, storage={storage!r}).trials"
+    return {
+        f"dse status {name}": [dse, "status", name, "--storage", storage],
+        f"dse pareto {name}": [dse, "pareto", name, "--storage", storage],
+        f"optuna load_study({name!r}).trials": [sys.executable, "-c", read],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--postgres", metavar="SERVER_URL", help="also time a study on this Postgres server")
+    parser.add_argument("--scale", type=int, default=0, metavar="N", help="also time a study of N x 192 trials (SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dse-readonly-") as tmp:
         with server_database(args.postgres) if args.postgres else nullcontext() as pg:
             timings = {"python -c 'import optuna'": [sys.executable, "-c", "import optuna"]}
             timings.update(commands("SQLite", f"sqlite:///{tmp}/dse.db", tmp))
+            if args.scale:
+                timings.update(scaled(f"sqlite:///{tmp}/dse.db", f"sqlite:///{tmp}/scaled.db", args.scale))
             if pg is not None:
                 timings.update(commands("Postgres", pg, tmp))
             times: dict[str, list[float]] = {name: [] for name in timings}
@@ -80,7 +106,7 @@ def main() -> None:
                 for name, command in timings.items():
                     times[name].append(timed(command))
     base = statistics.median(times["python -c 'import optuna'"])
-    flags = f" --postgres {args.postgres}" if args.postgres else ""
+    flags = (f" --postgres {args.postgres}" if args.postgres else "") + (f" --scale {args.scale}" if args.scale else "")
     print(f"\n$ .venv/bin/python bench/readonly.py --repeat {args.repeat}{flags}\n")
     print("| command | median s | / import optuna |")
     print("|---|---|---|")
