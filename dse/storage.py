@@ -173,7 +173,7 @@ class DseStorage(RDBStorage):
         if self.engine.dialect.name != "postgresql":
             yield
             return
-        key = int.from_bytes(hashlib.sha256(f"dse:{name}".encode()).digest()[:8], "big", signed=True)
+        key = _lock_key(name)
         conn = self._retry(lambda self: self.engine.connect())
         try:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
@@ -186,6 +186,33 @@ class DseStorage(RDBStorage):
                 conn.commit()
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _lock_key(name: str) -> int:
+    """The 64-bit Postgres advisory-lock key of a named critical section."""
+    return int.from_bytes(hashlib.sha256(f"dse:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def _table_creation_lock(url: str, engine_kwargs: dict[str, Any]) -> Iterator[None]:
+    """On Postgres, one process at a time runs Optuna's table creation (``RDBStorage.__init__``).
+
+    Workers started together on an empty database would each issue ``CREATE TYPE``/``CREATE
+    TABLE``; the losers fail with "already exists" (DuplicateObject, DuplicateTable or a
+    UniqueViolation on the catalog, depending on timing). Behind the lock, the later ones
+    find the tables and create nothing.
+    """
+    if not url.startswith("postgresql"):
+        yield
+        return
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key("create-tables")})
+            conn.commit()
+            yield  # the lock goes with the session when the connection closes
+    finally:
+        engine.dispose()
 
 
 def _beatless_running(storage: RDBStorage, study_id: int) -> list[int]:
@@ -261,13 +288,13 @@ def open_storage(url: str | None = None, *, heartbeat: float | None = None, exis
         kwargs["skip_table_creation"] = True  # ~0.3 s a reader does not need
     for attempt in range(10):
         try:
-            with _quiet_experimental():
+            with _quiet_experimental(), _table_creation_lock(url, engine_kwargs):
                 storage = DseStorage(url, engine_kwargs=engine_kwargs, **kwargs)
             break
         except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use this storage"
             if isinstance(exc, sqlalchemy.exc.IntegrityError) and attempt < 9:
-                # workers starting together on an empty database race to create Optuna's
-                # tables; the loser sees a duplicate key and finds the tables on retry
+                # other server databases (no advisory lock): workers starting together on an
+                # empty database race to create Optuna's tables; the loser finds them on retry
                 time.sleep(0.2 * (attempt + 1))
                 continue
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -297,6 +297,43 @@ def test_a_second_runner_on_a_sqlite_study_is_refused(tmp_path, worker):
     plan.close()
 
 
+# A worker that opens the storage, its table creation held back after it has looked for the
+# tables (SQLAlchemy's ``before_create`` comes after that check, and first in line: before
+# the enum types' own check). Worker i waits i seconds, so worker 0 has created everything
+# while the others, having seen no tables, are about to create them again.
+OPEN_LATE = """
+import sys, time, sqlalchemy
+from optuna.storages._rdb import models
+from dse.errors import DseError
+from dse.storage import open_storage
+url, index = sys.argv[1], int(sys.argv[2])
+sqlalchemy.event.listen(models.BaseModel.metadata, "before_create", lambda *a, **k: time.sleep(index), insert=True)
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    open_storage(url)
+    print("opened")
+except DseError as exc:
+    print(exc)
+"""
+
+
+def test_workers_starting_together_on_an_empty_database_all_open_it(pg_url):
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_LATE, pg_url, str(i)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT) for i in range(3)]
+    for proc in procs:  # all imported and waiting
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = [proc.communicate(timeout=120)[0].strip() for proc in procs]
+    assert results == ["opened"] * 3
+    engine = sqlalchemy.create_engine(pg_url)
+    with engine.connect() as conn:  # Optuna's tables, made once
+        assert conn.execute(sqlalchemy.text("SELECT count(*) FROM version_info")).scalar() == 1
+    engine.dispose()
+
+
 def test_a_finish_whose_commit_went_through_before_the_connection_died_counts_as_done(pg_url, monkeypatch):
     """The answer to a commit is lost with its connection: the retry finds the trial finished."""
     from optuna.storages import RDBStorage
