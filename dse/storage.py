@@ -210,8 +210,8 @@ def _table_creation_lock(url: str, engine_kwargs: dict[str, Any]) -> Iterator[No
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key("create-tables")})
             conn.commit()
-            yield  # the lock goes with the session when the connection closes
-    finally:
+            yield
+    finally:  # closing the session (dispose) releases the lock, also after an error
         engine.dispose()
 
 
