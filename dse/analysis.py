@@ -27,6 +27,7 @@ from dse.errors import DseError
 from dse.finn import ops
 from dse.metrics import DIRECTIONS as METRICS
 from dse.metrics import RESOURCES
+from dse.storage_url import storage_url
 
 if TYPE_CHECKING:
     from dse.snapshot import StudySnapshot
@@ -167,18 +168,20 @@ def open_study(name: str, storage: str | None = None) -> "Results":
     """
     from dse.storage import load_study
 
-    return Results(load_study(name, storage))
+    return Results(load_study(name, storage), storage_url(storage))
 
 
 class Results:
     """A study read back for analysis: one row per trial, fronts, summaries, hypervolume, plots.
 
     ``study``: an ``optuna.Study``, or the :class:`~dse.snapshot.StudySnapshot` the read-only
-    commands read (the same trials, read without Optuna's writer set-up).
+    commands read (the same trials, read without Optuna's writer set-up). ``storage``: the URL
+    it was read from, where :meth:`compare` looks for another study by name.
     """
 
-    def __init__(self, study: optuna.Study | StudySnapshot):
+    def __init__(self, study: optuna.Study | StudySnapshot, storage: str | None = None):
         self.study = study
+        self.storage = storage
 
     def __repr__(self) -> str:
         return f"<dse study {self.name!r}: {len(self.study.trials)} trials, objectives {self.objectives}>"
@@ -366,13 +369,14 @@ class Results:
     # -- other studies, single trials
 
     def compare(self, other: "Results | str", storage: str | None = None) -> pd.DataFrame:
-        """Two studies of the same design space side by side (``other``: Results or a study name).
+        """Two studies of the same design space side by side (``other``: Results, or a study name
+        in ``storage``, by default this study's own).
 
         Rows: the two studies. Columns: sampler, trials, complete, feasible, pareto size,
         hypervolume (same reference for both), share of the combined front, best per objective.
         """
         if isinstance(other, str):
-            other = open_study(other, storage)
+            other = open_study(other, storage or self.storage)
         mine, theirs = self.study.user_attrs.get("space_key"), other.study.user_attrs.get("space_key")
         if mine is None or mine != theirs:
             raise DseError(f"compare: studies {self.name!r} and {other.name!r} come from different design spaces")

@@ -177,7 +177,8 @@ def test_hypervolume_and_its_history(mixed):
 
 def test_compare_two_studies_of_one_space(mixed, tfc_study):
     results = mixed["results"]
-    table = results.compare("mixed-tpe", mixed["storage"])
+    table = results.compare("mixed-tpe")  # found in the study's own storage, not the default one
+    assert table.equals(results.compare("mixed-tpe", mixed["storage"]))
     assert list(table.index) == ["mixed", "mixed-tpe"]
     assert list(table["sampler"]) == ["random", "tpe"]
     assert table["combined_front_share"].sum() == pytest.approx(1.0)
