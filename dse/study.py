@@ -311,9 +311,12 @@ def _prepare_study(setup: _Setup, worker: FinnWorker) -> Plan:
             probe = worker.probe(str(setup.model_path), build_config, setup.prefix_dir)
     except WorkerCrashed as exc:
         raise DseError(f"{origin}: model: FINN crashed while reading the network ({exc})") from None
+    if not probe["ok"] and probe.get("setting"):
+        raise DseError(f"{origin}: {probe['setting']}: {probe['message']}")
     if not probe["ok"]:
         step = probe.get("failed_step") or "loading the model"
-        raise DseError(f"{origin}: model: FINN cannot build {spec.model!r} (at {step}): {probe['message']}")
+        log = f" (FINN's log: {probe['log']})" if probe.get("log") else ""
+        raise DseError(f"{origin}: model: FINN cannot build {spec.model!r} (at {step}): {probe['message']}{log}")
     space = build_space(spec, probe["nodes"], origin, device.facts)
     grid = sampler_name == "grid"
     if grid:

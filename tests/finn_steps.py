@@ -50,3 +50,9 @@ def slow(model, cfg):
 
     time.sleep(2)
     return model
+
+
+def bare_assert(model, cfg):
+    """Fail one of FINN's own kind of checks: a bare ``assert``, whose exception has no message."""
+    assert model.graph.node[0].op_type == "NoSuchOp"
+    return model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -146,6 +147,39 @@ def test_a_model_finn_cannot_build_fails_before_any_study(tmp_path, worker):
     config = write_config(tmp_path, f"name: junk\nmodel: {tmp_path / 'junk.onnx'}\ndevice: Pynq-Z1\n")
     with pytest.raises(DseError, match="is not an ONNX file"):
         study_mod.prepare(config, storage=storage, worker=worker)
+
+
+def test_a_failing_check_inside_finn_names_its_line_and_keeps_finns_log(tmp_path, worker):
+    """FINN logs an empty ``ERROR:`` for a bare assert: the message comes from its traceback."""
+    from dse.finn import adapter
+
+    steps = adapter.BNN_PRE_POST_STEPS + list(adapter.ESTIMATE_STEPS)
+    steps.insert(steps.index("step_tidy_up") + 1, "tests.finn_steps.bare_assert")
+    config = write_config(tmp_path, f"name: bare\nmodel: tfc-w1a1\ndevice: Pynq-Z1\nfinn: {{steps: {steps}}}\n")
+    with pytest.raises(DseError) as caught:
+        study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    found = re.fullmatch(r".*/space.yaml: model: FINN cannot build 'tfc-w1a1' \(at bare_assert\): AssertionError at line \d+: "
+                         r"assert model.graph.node\[0\].op_type == \"NoSuchOp\" \(FINN's log: (.+\.failed\.log)\)", str(caught.value))
+    assert found, str(caught.value)
+    assert "AssertionError" in Path(found.group(1)).read_text()
+
+
+@pytest.mark.parametrize("step, message", [
+    ("step_streamlin", "step_streamlin is not one of FINN's steps (did you mean step_streamline?)"),
+    ("tests.finn_steps.no_such_step",
+     "tests.finn_steps.no_such_step cannot be imported: module 'tests.finn_steps' has no attribute 'no_such_step'"),
+    ("no_such_module.step_x", "no_such_module.step_x cannot be imported: No module named 'no_such_module'"),
+])
+def test_a_step_finn_cannot_find_is_named_before_any_build(tmp_path, worker, step, message):
+    from dse.finn import adapter
+
+    steps = adapter.BNN_PRE_POST_STEPS + list(adapter.ESTIMATE_STEPS)
+    steps.insert(steps.index("step_streamline") + 1, step)
+    config = write_config(tmp_path, f"name: typo\nmodel: tfc-w1a1\ndevice: Pynq-Z1\nfinn: {{steps: {steps}}}\n")
+    with pytest.raises(DseError) as caught:
+        study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    assert str(caught.value) == f"{config}: finn.steps: {message}"
+    assert not (tmp_path / "typo").exists()
 
 
 def test_target_fps_mode_lets_finn_fold_and_records_its_folding(tmp_path, worker):

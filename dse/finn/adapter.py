@@ -119,8 +119,33 @@ def _failure_from_log(log_path: Path) -> tuple[str | None, str]:
     steps = _STEP_LINE.findall(text)
     errors = _ERROR_LINE.findall(text)
     step = steps[-1][0] if steps else None
-    message = errors[-1].strip() if errors else "FINN build failed (see build_dataflow.log)"
-    return step, message
+    message = errors[-1].strip() if errors else ""
+    return step, message or _failure_from_traceback(text) or "FINN build failed (see build_dataflow.log)"
+
+
+#: The failing line of the innermost frame in the box Rich draws a traceback in (FINN writes
+#: one to its log for internal errors): "│ ❱ 336 │   │   │   assert (x >= 0).all()   │".
+_TRACEBACK_CODE = re.compile(r"❱\s*(\d+)\s*(.*)")
+
+
+def _failure_from_traceback(text: str) -> str | None:
+    """The exception and failing source line of the last traceback in a FINN log, or None.
+
+    FINN logs ``ERROR: {exc}``, which is empty for a bare ``assert`` (finn-plus 1.6.1's own
+    checks are many); what failed is then only in the traceback that follows.
+    """
+    box_end = text.rfind("╰")
+    if box_end < 0:
+        return None
+    box, after = text[:box_end], text[box_end:].splitlines()[1:]
+    exception = next((line.strip() for line in after if line.strip()), None)
+    if exception is None:
+        return None
+    codes = _TRACEBACK_CODE.findall(box)
+    if not codes:
+        return exception
+    line, code = codes[-1]
+    return f"{exception} at line {line}: {' '.join(code.replace('│', ' ').split())}"
 
 
 #: Steps that set the folding. step_target_fps_parallelization runs FINN's SetFolding only
@@ -177,6 +202,32 @@ def _outcome(out: Path, started: float, step: str | None = None, message: str | 
     if message is not None:
         result.update(failed_step=step, message=message)
     return result
+
+
+def unresolvable_step(build_config: dict[str, Any]) -> str | None:
+    """Why the first of the config's steps FINN cannot resolve to a function fails; None if all do.
+
+    FINN resolves the whole list when a build starts and its error blames no step (a dotted
+    path with a wrong last name even escapes as a bare AttributeError); this names the step,
+    and for a misspelt FINN step, the nearest FINN step.
+    """
+    import difflib
+
+    import finn.builder.build_dataflow as build
+    from finn.builder.build_dataflow_steps import build_dataflow_step_lookup
+
+    cfg = make_config(build_config, output_dir="unused")  # only read for its step options
+    for step in build_config["steps"]:
+        try:
+            build.resolve_build_steps(cfg, partial=False, list_as_input=[step])
+        except Exception as exc:  # noqa: BLE001 - FINN raises several kinds; all mean "not a step"
+            close = difflib.get_close_matches(step, list(build_dataflow_step_lookup), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            if "." not in step:
+                return f"{step} is not one of FINN's steps{hint}"
+            cause = exc.__cause__ or exc
+            return f"{step} cannot be imported: {str(cause).strip() or type(cause).__name__}{hint}"
+    return None
 
 
 def step_name(step: Any) -> str:

@@ -119,6 +119,9 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
         os.replace(cache, cache.with_name(f"{cache.name}.corrupt.{os.getpid()}.{time.time_ns()}"))
         for hoisted in (False, True):
             _MODELS.pop(f"{cache}|{hoisted}", None)
+    bad_step = adapter.unresolvable_step(build_config)
+    if bad_step is not None:
+        return {"ok": False, "setting": "finn.steps", "message": bad_step}
     work = cache.with_name(f"{cache.name}.tmp.{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     result = adapter.run_build(
@@ -128,9 +131,14 @@ def _probe(model_path: str, build_config: dict[str, Any], cache_dir: str) -> dic
         stop_step=adapter.PREFIX_LAST_STEP,
         save_intermediate_models=True,
     )
+    failed_log = cache.with_name(f"{cache.name}.failed.log")
     if not result["ok"]:
+        with contextlib.suppress(OSError):  # FINN's log is all a user has to go on: keep it
+            shutil.copyfile(work / "build_dataflow.log", failed_log)
+            result["log"] = str(failed_log)
         shutil.rmtree(work, ignore_errors=True)  # nothing half-built is left behind
         return result
+    failed_log.unlink(missing_ok=True)
     for onnx in (work / "intermediate_models").glob("*.onnx"):
         if onnx.name != Path(_SPECIALIZED).name:
             onnx.unlink()  # only the last prefix model is reused (CNV: ~70 MB saved)
