@@ -46,6 +46,17 @@ def artifact_root(url: str | None = None) -> Path:
     return Path(os.environ.get("DSE_ARTIFACTS", "studies")).resolve()
 
 
+def storage_identity(url: str | None = None) -> str:
+    """The database a URL names, the same however it is spelt: a SQLite file by its absolute
+    path; a server database by its URL without password or driver (``postgresql+psycopg://``
+    and ``postgresql://`` name one database)."""
+    url = storage_url(url)
+    path = sqlite_path(url)
+    if path is not None:
+        return f"sqlite:///{path.resolve()}"
+    return re.sub(r"^(\w+)\+\w+://", r"\1://", re.sub(r"(://[^:/@]+):[^@/]*@", r"\1@", url))
+
+
 def artifact_dir(url: str | None = None) -> Path:
     """Optuna's artifact store of the storage (trial reports for the dashboard): ``<root>/artifacts``.
 

@@ -40,7 +40,7 @@ from dse.samplers import make_sampler
 from dse.space import GRID_LIMIT, Space, build_space, check_rules
 from dse.spacefile import SpaceFile, load_space_file
 from dse.storage import DseStorage, NoMoreTrials, open_storage
-from dse.storage_url import artifact_dir, artifact_root, is_sqlite, mask_url, storage_url
+from dse.storage_url import artifact_dir, artifact_root, is_sqlite, mask_url, sqlite_path, storage_identity, storage_url
 
 #: Bumped whenever the content of a prefix cache entry changes, so old entries are not reused.
 PREFIX_LAYOUT = 3
@@ -168,6 +168,8 @@ def prepare(
                    n_trials, trial_timeout, seed_offset, announce or (lambda _line: None))
     existed = study_dir.exists()
     try:
+        if create:
+            _claim_study_dir(study_dir, name, url)
         return _prepare_in(setup, steps, specialize, worker, create)
     except BaseException:
         if not existed and not _has_study(store, name):  # a failed validation leaves no folder behind
@@ -262,6 +264,37 @@ def _prepare_in(setup: _Setup, steps: list[str], specialize: tuple[Path, str] | 
         raise
     plan.own_worker, plan.release = own_worker, release
     return plan
+
+
+#: In a study folder: the database whose study it holds (``dse.storage_url.storage_identity``).
+OWNER_FILE = ".storage"
+
+
+def _claim_study_dir(study_dir: Path, name: str, url: str) -> None:
+    """Make ``study_dir`` this database's, or refuse in one line if another database's study has it.
+
+    Study folders are named after the study, beside a SQLite file (or in ``DSE_ARTIFACTS``):
+    two databases there with a study of the same name would overwrite each other's trial
+    folders. A folder whose database is gone (a SQLite file since deleted) is taken over.
+    """
+    marker = study_dir / OWNER_FILE
+    ours = storage_identity(url)
+    try:
+        theirs = marker.read_text().strip() if marker.exists() else None
+        if theirs not in (None, ours):
+            gone = sqlite_path(theirs)
+            if gone is None or gone.exists():
+                remedy = "keep each SQLite database in a folder of its own" if is_sqlite(url) else \
+                    "set DSE_ARTIFACTS to a folder of its own for this database"
+                raise DseError(f"{study_dir} holds the trials of study {name!r} in {theirs}; "
+                               f"give this study another name (--study NAME) or {remedy}")
+        if theirs != ours:
+            study_dir.mkdir(parents=True, exist_ok=True)
+            written = marker.with_name(f"{OWNER_FILE}.{os.getpid()}")
+            written.write_text(ours + "\n")
+            os.replace(written, marker)  # workers starting together each write the same line
+    except OSError as exc:
+        raise DseError(f"{study_dir}: cannot use the study folder: {exc.strerror or exc}") from None
 
 
 _RUNNER_LOCKS: dict[str, list[int]] = {}

@@ -149,6 +149,33 @@ def test_a_model_finn_cannot_build_fails_before_any_study(tmp_path, worker):
         study_mod.prepare(config, storage=storage, worker=worker)
 
 
+def test_two_databases_in_one_folder_never_share_a_study_folder(tmp_path, worker):
+    """Study folders are named after the study: a second database beside the first, with a study
+    of the same name, would have overwritten the first one's trial folders."""
+    config = write_config(tmp_path, GRID.replace("sampler: grid", "sampler: random\nn_trials: 1"))
+    first, second = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    plan = study_mod.prepare(config, storage=first, worker=worker)
+    study_mod.run(plan)
+    plan.close()
+    report = next((tmp_path / "tiny-grid" / "trials").glob("*/report/estimate_layer_resources.json"))
+    before = report.read_bytes()
+    with pytest.raises(DseError) as caught:
+        study_mod.prepare(config, storage=second, worker=worker)
+    assert str(caught.value) == (
+        f"{tmp_path / 'tiny-grid'} holds the trials of study 'tiny-grid' in sqlite:///{tmp_path / 'a.db'}; "
+        f"give this study another name (--study NAME) or keep each SQLite database in a folder of its own")
+    assert optuna.get_all_study_names(second) == []
+    plan = study_mod.prepare(config, storage=second, study_name="tiny-grid-b", worker=worker)  # the way out
+    plan.close()
+    plan = study_mod.prepare(config, storage=first, worker=worker)  # its own database: resumed as before
+    plan.close()
+    assert report.read_bytes() == before
+    (tmp_path / "a.db").unlink()  # a folder whose database is gone is taken over
+    plan = study_mod.prepare(config, storage=second, worker=worker)
+    plan.close()
+    assert (tmp_path / "tiny-grid" / ".storage").read_text() == f"sqlite:///{tmp_path / 'b.db'}\n"
+
+
 def test_a_failing_check_inside_finn_names_its_line_and_keeps_finns_log(tmp_path, worker):
     """FINN logs an empty ``ERROR:`` for a bare assert: the message comes from its traceback."""
     from dse.finn import adapter
