@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -229,16 +230,40 @@ class SpaceFile:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
+def _branch_tag(part: Any) -> bool:
+    """Whether a location part is pydantic's tag of a union branch (it says nothing to the user)."""
+    return isinstance(part, str) and (part in ("list[int]", "Range", "float", "Cap") or "[" in part)
+
+
 def _format_location(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("list[int]", "Range", "literal['all']", "float", "Cap") or "[" in str(part):
-            continue  # pydantic's union-branch tags say nothing to the user
-        else:
+        elif not _branch_tag(part):
             out += ("." if out else "") + str(part)
     return out or "(top level)"
+
+
+def _field(error: Any) -> tuple[Any, ...]:
+    """The location of the key a problem is about (a union's branches share it)."""
+    loc = tuple(error["loc"])
+    return next((loc[:i] for i, part in enumerate(loc) if _branch_tag(part)), loc)
+
+
+def _problem(errors: list[Any]) -> tuple[str, str]:
+    """The key and reason of one key's problem; for a union, of the branch the value was meant for."""
+    first = errors[0]
+    union = [e for e in errors if _field(e) == _field(first)] if _field(first) != tuple(first["loc"]) else []
+    deeper = [e for e in union if len(e["loc"]) > len(_field(e)) + 1]
+    if union and not deeper:  # no branch took the value: say what it may be
+        options = [re.sub(r"a valid dictionary or instance of \w+", "a mapping", e["msg"].removeprefix("Input should be "))
+                   .split(",")[0].replace("a valid ", "a ") for e in union]
+        expected = ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
+        return _format_location(_field(first)), f"{first['input']!r} is not valid: it should be {expected}"
+    chosen = deeper[0] if deeper else first
+    reason = "unknown key" if chosen["type"] == "extra_forbidden" else chosen["msg"].removeprefix("Value error, ")
+    return _format_location(tuple(chosen["loc"])), reason
 
 
 def parse_space_text(text: str, origin: str = "<string>") -> DesignSpaceFile:
@@ -256,12 +281,10 @@ def parse_space_text(text: str, origin: str = "<string>") -> DesignSpaceFile:
     try:
         return DesignSpaceFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = _format_location(tuple(first["loc"]))
-        reason = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            reason = "unknown key"
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        errors = exc.errors()
+        key, reason = _problem(errors)
+        others = len({_field(e) for e in errors}) - 1
+        more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
         raise DseError(f"{origin}: {key}: {reason}{more}") from None
 
 
