@@ -77,6 +77,8 @@ class Table:
     order: list[str]
     clock_ns: float
     budget: dict[str, float]
+    #: the cycles of each node no knob touches (``const_cycles`` is their maximum)
+    const_node_cycles: dict[str, int] = field(default_factory=dict)
 
     def throughput(self, max_cycles: int) -> float:
         return 1e9 / (self.clock_ns * max_cycles)
@@ -208,6 +210,7 @@ def tabulate(target: Any, worker: Any) -> Table:
         order=order,
         clock_ns=float(target.build_config["synth_clk_period_ns"]),
         budget=dict(target.budget),
+        const_node_cycles={n: base[n]["cycles"] for n in const},
     )
 
 
@@ -520,7 +523,7 @@ def why_nothing_fits(table: Table, limits: dict[str, float], max_cycles: int | N
     lower bound; where even those add up to more than a limit, the line names the units that
     take most, and what could change it.
     """
-    reasons = []
+    reasons, advice = [], []
     for resource, limit in sorted(limits.items()):
         least = [(min(o.resources[resource] for o in u.options), u) for u in table.units]
         total = table.const_resources[resource] + sum(v for v, _ in least)
@@ -530,13 +533,18 @@ def why_nothing_fits(table: Table, limits: dict[str, float], max_cycles: int | N
         named = ", ".join(f"{'+'.join(u.nodes)} >= {v:,.0f}" for v, u in heavy if v > 0)
         fixed = f", fixed nodes {table.const_resources[resource]:,.0f}" if table.const_resources[resource] else ""
         reasons.append(f"{resource}: at least {total:,.0f} at every option, limit {limit:,.0f} ({named}{fixed})")
+        advice = ["try a memory style (ram_style), another implementation (finn.specialize_layers_config), "
+                  "other bit widths, or a larger device"]
     if max_cycles is not None:
-        fastest = max([table.const_cycles, *(min(o.cycles for o in u.options) for u in table.units)])
-        if fastest > max_cycles:
-            reasons.append(f"throughput: at most {table.throughput(fastest):,.0f} fps, the caps ask for more")
+        # the slowest node at its fastest option sets the best throughput of any configuration
+        fastest = [(c, n, "fixed by no knob") for n, c in table.const_node_cycles.items()]
+        fastest += [(min(o.cycles for o in u.options), "+".join(u.nodes), "at its fastest option") for u in table.units]
+        cycles, node, how = max(fastest, default=(table.const_cycles, "", ""))
+        if cycles > max_cycles:
+            slowest = f" ({node}: {cycles:,} cycles, {how})" if node else ""
+            reasons.append(f"throughput: at most {table.throughput(cycles):,.0f} fps, the caps ask for more{slowest}")
+            advice.append("for throughput: a shorter clock_ns, a lower cap, or more PE/SIMD for that node if the space limits it")
     if not reasons:
         return ("no configuration meets every limit at once (each resource alone could fit); "
                 "relax a cap, or widen the space")
-    return ("nothing fits: " + "; ".join(reasons)
-            + " - try a memory style (ram_style), another implementation (finn.specialize_layers_config), "
-              "other bit widths, or a larger device")
+    return "nothing fits: " + "; ".join(reasons) + " - " + "; ".join(advice)

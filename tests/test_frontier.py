@@ -108,7 +108,19 @@ def test_why_nothing_fits_names_the_node_and_the_knob():
     assert frontier.front(table, {"LUT": 1.0}, limits={"LUT": 53200.0}) == []
     line = frontier.why_nothing_fits(table, {"LUT": 53200.0})
     assert "LUT: at least 62,100 at every option, limit 53,200 (Thresholding_rtl_0 >= 62,000, fixed nodes 100)" in line
-    assert "ram_style" in line and "\n" not in line
+    assert "ram_style" in line and "\n" not in line and "clock_ns" not in line
+
+
+def test_why_nothing_fits_names_the_node_that_bounds_throughput():
+    resources = {"LUT": 10.0, "BRAM_18K": 0.0, "URAM": 0.0, "DSP": 0.0}
+    unit = Unit([], ["MVAU_hls_0"], [Option({"u": 0}, {}, 50, resources), Option({"u": 1}, {}, 400, resources)])
+    for fixed, named in [({"FMPadding_rtl_0": 30}, "MVAU_hls_0: 50 cycles, at its fastest option"),
+                         ({"ConvolutionInputGenerator_rtl_0": 200}, "ConvolutionInputGenerator_rtl_0: 200 cycles, fixed by no knob")]:
+        table = Table([unit], max(fixed.values()), dict(resources), [], 10.0, {}, fixed)
+        line = frontier.why_nothing_fits(table, {}, max_cycles=20)
+        fps = f"{table.throughput(max(50, *fixed.values())):,.0f}"
+        assert line == (f"nothing fits: throughput: at most {fps} fps, the caps ask for more ({named}) - for throughput: "
+                        f"a shorter clock_ns, a lower cap, or more PE/SIMD for that node if the space limits it")
 
 
 def test_spread_covers_both_ends_first_and_every_point_once():
