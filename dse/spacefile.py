@@ -254,13 +254,14 @@ def _field(error: Any) -> tuple[Any, ...]:
 def _problem(errors: list[Any]) -> tuple[str, str]:
     """The key and reason of one key's problem; for a union, of the branch the value was meant for."""
     first = errors[0]
-    union = [e for e in errors if _field(e) == _field(first)] if _field(first) != tuple(first["loc"]) else []
-    deeper = [e for e in union if len(e["loc"]) > len(_field(e)) + 1]
+    field = _field(first)
+    union = [e for e in errors if _field(e) == field] if field != tuple(first["loc"]) else []
+    deeper = [e for e in union if len(e["loc"]) > len(field) + 1]  # past the branch tag: the branch took it
     if union and not deeper:  # no branch took the value: say what it may be
         options = [re.sub(r"a valid dictionary or instance of \w+", "a mapping", e["msg"].removeprefix("Input should be "))
                    .split(",")[0].replace("a valid ", "a ") for e in union]
         expected = ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
-        return _format_location(_field(first)), f"{first['input']!r} is not valid: it should be {expected}"
+        return _format_location(field), f"{first['input']!r} is not valid: it should be {expected}"
     chosen = deeper[0] if deeper else first
     reason = "unknown key" if chosen["type"] == "extra_forbidden" else chosen["msg"].removeprefix("Value error, ")
     return _format_location(tuple(chosen["loc"])), reason

@@ -282,8 +282,8 @@ def _claim_study_dir(study_dir: Path, name: str, url: str) -> None:
     try:
         theirs = marker.read_text().strip() if marker.exists() else None
         if theirs not in (None, ours):
-            gone = sqlite_path(theirs)
-            if gone is None or gone.exists():
+            their_file = sqlite_path(theirs)
+            if their_file is None or their_file.exists():
                 remedy = "keep each SQLite database in a folder of its own" if is_sqlite(url) else \
                     "set DSE_ARTIFACTS to a folder of its own for this database"
                 raise DseError(f"{study_dir} holds the trials of study {name!r} in {theirs}; "
