@@ -60,14 +60,14 @@ def folding_summary(folding: dict[str, Any]) -> str:
 
     >>> folding_summary({"MVAU_hls_0": {"PE": 8, "SIMD": 49, "ram_style": "block", "resType": "lut"}})
     'MVAU_hls_0:8x49,bram'
+    >>> folding_summary({"ConvolutionInputGenerator_rtl_0": {"SIMD": 64, "parallel_window": 1}})
+    'ConvolutionInputGenerator_rtl_0:s64,window'
     """
     parts = []
     for node, attrs in folding.items():
         if node == "Defaults" or not isinstance(attrs, dict):
             continue
         pe, simd = attrs.get("PE"), attrs.get("SIMD")
-        if ops.follows_consumer(node):
-            continue  # follows the MVAU/VVAU/Pool it feeds
         if pe is not None and simd is not None:
             text = f"{pe}x{simd}"
         elif pe is not None:

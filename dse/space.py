@@ -10,10 +10,12 @@ attributes, so coupled nodes move together:
   that FINN's node code accepts; on HLS nodes ``PE*SIMD*bits`` of the weight (or window)
   stream stays within FINN's 8191-bit limit, with ``PE`` suggested after ``SIMD`` and its
   range cut to the values that fit. RTL nodes have no such limit.
-* A sliding-window generator (SWG) feeding an MVAU has no knob of its own: the MVAU's SIMD
-  option sets it, so stream widths match (SIMD dividing the channels, or the full window with
-  ``parallel_window=1``). A depthwise SWG follows the PE of the Pool/VVAU it feeds, and a
-  VVAU's SIMD > 1 puts it in ``parallel_window`` mode (as FINN's SetFolding does).
+* A sliding-window generator (SWG) feeding an MVAU that a rule gives a SIMD folds on its own,
+  as in FINN's SetFolding: SIMD dividing its channels, or its whole window with
+  ``parallel_window=1``, while the MVAU takes any SIMD of its rows (FINN joins the streams with
+  a data-width converter). One that no rule names follows the MVAU's SIMD (streams match). A
+  depthwise SWG follows the PE of the Pool/VVAU it feeds, and a VVAU's SIMD > 1 puts it in
+  ``parallel_window`` mode (as SetFolding does).
 * Categorical knobs (``ram_style``, ``resType``, ``mem_mode``) offer only what FINN builds on
   that node and device; a refused value is one line with FINN's reason.
 
@@ -232,6 +234,7 @@ def build_space(
 
         rules = [] if spec.target_fps else [LayerRule(match=Selector(op_type="*"), PE="all", SIMD="all")]
 
+    free = _free_generators(rules, nodes)
     # Resolve which rule decides each (node, attribute): the last matching rule that sets it.
     decided: dict[tuple[str, str], tuple[Any, str]] = {}
     for i, rule in enumerate(rules):
@@ -247,7 +250,7 @@ def build_space(
             value = getattr(rule, attr)
             if value is None:
                 continue
-            takers = [n for n in matched if _has_attr(n, attr, by_name)]
+            takers = [n for n in matched if _has_attr(n, attr, by_name, free)]
             if not takers and not (rule.match.op_type == "*" and attr in ops.FOLD_ATTRS):
                 raise DseError(f"{where}.{attr}: none of the selected nodes has a free {attr} knob")
             for n in takers:
@@ -286,10 +289,10 @@ def build_space(
         if model is None:
             continue
         name = n["name"]
-        swg = _coupled_swg(n, model, by_name)
+        swg = _coupled_swg(n, model, by_name, free)
         chosen: dict[str, list[int]] = {}
         for attr in model.folds:
-            if not _has_attr(n, attr, by_name) or (name, attr) not in decided:
+            if not _has_attr(n, attr, by_name, free) or (name, attr) not in decided:
                 continue
             spec_value, where = decided[(name, attr)]
             valid = _fold_values(n, model, attr, swg)
@@ -346,9 +349,25 @@ def _op_matches(n: dict[str, Any], pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(x, pattern) or fnmatch.fnmatchcase(x, pattern + "_*") for x in names)
 
 
-def _coupled_swg(n: dict[str, Any], model: ops.OpModel, by_name: dict[str, Any]) -> dict[str, Any] | None:
+def _free_generators(rules: list[Any], nodes: list[dict[str, Any]]) -> set[str]:
+    """Dense generators (feeding an MVAU) that a rule gives a SIMD: they fold on their own, as
+    in FINN's SetFolding (the MVAU takes any SIMD of its rows; FINN joins unequal streams with
+    a data-width converter). A dense generator no rule names follows its MVAU's SIMD."""
+    free = set()
+    for n in nodes:
+        model = ops.model_of(n["op_type"])
+        if model is None or not model.driven_by_consumer or n.get("depthwise"):
+            continue
+        for rule in rules:
+            if rule.SIMD is not None and (rule.match.op_type is None or _op_matches(n, rule.match.op_type)) \
+                    and (rule.match.name is None or fnmatch.fnmatchcase(n["name"], rule.match.name)):
+                free.add(n["name"])
+    return free
+
+
+def _coupled_swg(n: dict[str, Any], model: ops.OpModel, by_name: dict[str, Any], free: set[str]) -> dict[str, Any] | None:
     """The sliding-window generator feeding ``n`` that follows it, if any."""
-    if model.swg is None or not n["producer"]:
+    if model.swg is None or not n["producer"] or n["producer"] in free:
         return None
     producer = by_name.get(n["producer"])
     producer_model = ops.model_of(producer["op_type"]) if producer else None
@@ -359,7 +378,7 @@ def _coupled_swg(n: dict[str, Any], model: ops.OpModel, by_name: dict[str, Any])
     return producer
 
 
-def _driven(n: dict[str, Any], by_name: dict[str, Any]) -> bool:
+def _driven(n: dict[str, Any], by_name: dict[str, Any], free: set[str]) -> bool:
     """A generator whose consumer sets its folding (it has no knob of its own)."""
     model = ops.model_of(n["op_type"])
     if model is None or not model.driven_by_consumer:
@@ -367,23 +386,36 @@ def _driven(n: dict[str, Any], by_name: dict[str, Any]) -> bool:
     for c in n["consumers"]:
         consumer = by_name.get(c)
         cmodel = ops.model_of(consumer["op_type"]) if consumer else None
-        if cmodel is not None and _coupled_swg(consumer, cmodel, by_name) is n:
+        if cmodel is not None and _coupled_swg(consumer, cmodel, by_name, free) is n:
             return True
     return False
 
 
-def _has_attr(n: dict[str, Any], attr: str, by_name: dict[str, Any]) -> bool:
+def _has_attr(n: dict[str, Any], attr: str, by_name: dict[str, Any], free: set[str]) -> bool:
     model = ops.model_of(n["op_type"])
     if model is None:
         return False
     if attr in ops.CHOICE_ATTRS:
         return attr in model.choices and attr in n["choices"]
-    return attr in model.folds and attr in n["folds"] and not _driven(n, by_name)
+    return attr in model.folds and attr in n["folds"] and not _driven(n, by_name, free)
+
+
+def _window(n: dict[str, Any], model: ops.OpModel) -> int | None:
+    """A dense generator's whole window (kernel x channels), streamed at once with
+    ``parallel_window=1`` and SIMD = IFMChannels (rtl/convolutioninputgenerator_rtl.py
+    select_impl_style); None for other nodes, depthwise generators and 1x1 kernels."""
+    if not model.driven_by_consumer or n.get("depthwise") or n.get("kernel", 1) <= 1:
+        return None
+    return int(n["kernel"] * n["IFMChannels"])
 
 
 def _fold_values(n: dict[str, Any], model: ops.OpModel, attr: str, swg: dict[str, Any] | None) -> list[int]:
-    """Valid values of a folding knob, with what a coupled generator accepts."""
+    """Valid values of a folding knob, with what a coupled generator accepts (a free dense
+    generator's SIMD: the divisors of its channels, and its whole window as one more value)."""
     values = list(n["folds"][attr])
+    window = _window(n, model) if attr == "SIMD" and swg is None else None
+    if window is not None:
+        values.append(window)
     if swg is not None and model.swg == "dense" and attr == "SIMD":
         # the generator streams SIMD of its channels (SIMD | IFMChannels), or the whole
         # window with parallel_window=1 (SIMD = MW = K*C); rtl/convolutioninputgenerator_rtl.py
@@ -405,8 +437,9 @@ def _fold_option(
     name = n["name"]
     option: Assign = {name: {attr: value}}
     if swg is None:
-        if model.driven_by_consumer:
-            option[name]["parallel_window"] = 0
+        if model.driven_by_consumer:  # a free generator: its whole window at once, or SIMD channels
+            whole = value == _window(n, model)
+            option[name] = {"SIMD": n["IFMChannels"] if whole else value, "parallel_window": int(whole)}
         return option
     if model.swg == "dense" and attr == "SIMD":
         channels = swg["IFMChannels"]

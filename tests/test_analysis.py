@@ -239,3 +239,13 @@ def test_the_example_notebook_runs_against_a_real_study(mixed, monkeypatch, tmp_
     fastest = int(results.pareto().iloc[0]["number"])
     shown = ast.literal_eval(nb.cells[-1].outputs[-1]["data"]["text/plain"])  # the last cell: MVAU foldings
     assert shown == {k: v for k, v in results.folding(fastest).items() if k.startswith("MVAU")} and shown
+
+
+def test_folding_summary_shows_a_generator_folded_on_its_own():
+    from dse.analysis import folding_summary
+
+    folding = {"ConvolutionInputGenerator_rtl_0": {"SIMD": 64, "parallel_window": 1},
+               "ConvolutionInputGenerator_rtl_1": {"SIMD": 2, "parallel_window": 0},
+               "MVAU_hls_1": {"PE": 1, "SIMD": 9, "ram_style": "block"}}
+    assert folding_summary(folding) == ("ConvolutionInputGenerator_rtl_0:s64,window ConvolutionInputGenerator_rtl_1:s2 "
+                                        "MVAU_hls_1:1x9,bram")

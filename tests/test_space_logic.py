@@ -71,16 +71,30 @@ def test_default_space_folds_every_mvau_and_respects_weight_stream():
             assert attrs["PE"] * attrs["SIMD"] <= WEIGHT_STREAM_LIMIT
 
 
-def test_swg_follows_the_mvau_it_feeds():
+def test_a_swg_no_rule_names_follows_the_mvau_it_feeds():
     nodes = [swg("SWG_0", 64, consumers=["MVAU_hls_0"]), mvau("MVAU_hls_0", 64, 576, producer="SWG_0")]
-    space = build_space(spec(), nodes, "f", PYNQ)
-    simd = next(k for k in space.knobs if k.attr == "SIMD")
-    assert simd.values == divisors(64) + [576]
+    space = build_space(spec("  - match: {op_type: MVAU}\n    SIMD: all\n"), nodes, "f", PYNQ)
+    (simd,) = [k for k in space.knobs if k.attr == "SIMD"]
+    assert simd.node == "MVAU_hls_0" and simd.values == divisors(64) + [576]
     for value, option in zip(simd.values, simd.options):
         if value == 576:
             assert option["SWG_0"] == {"SIMD": 64, "parallel_window": 1}
         else:
             assert option["SWG_0"] == {"SIMD": value, "parallel_window": 0}
+
+
+def test_a_swg_a_rule_folds_is_free_of_its_mvau_as_in_setfolding():
+    """FINN's SetFolding folds a dense generator on its own and gives the MVAU any SIMD of its
+    rows (SIMD 9 on 64 channels): the default space offers the same, so its front holds those designs."""
+    nodes = [swg("SWG_0", 64, consumers=["MVAU_hls_0"]), mvau("MVAU_hls_0", 64, 576, producer="SWG_0")]
+    space = build_space(spec(), nodes, "f", PYNQ)
+    knobs = {k.node: k for k in space.knobs if k.attr == "SIMD"}
+    assert knobs["MVAU_hls_0"].values == divisors(576)  # 9, 18, 36, ... too
+    assert all(set(option) == {"MVAU_hls_0"} for option in knobs["MVAU_hls_0"].options)
+    generator = knobs["SWG_0"]
+    assert generator.values == divisors(64) + [576]
+    for value, option in zip(generator.values, generator.options):
+        assert option == {"SWG_0": {"SIMD": 64, "parallel_window": 1} if value == 576 else {"SIMD": value, "parallel_window": 0}}
 
 
 def test_explicit_values_are_checked_against_each_layer():

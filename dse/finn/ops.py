@@ -78,8 +78,9 @@ class OpModel:
 
     ``folds``: ordinal knobs in the order they are suggested (an MVAU's PE after its SIMD, so
     PE's range can be cut to the weight stream left). ``swg``: how a sliding-window generator
-    feeding this op follows it (``"dense"``: the MVAU's SIMD sets it; ``"depthwise"``: the
-    PE, and the SIMD's window parallelism, of a VVAU/Pool set it). ``choice_attrs``: virtual
+    feeding this op follows it, when no rule folds the generator itself (``"dense"``: the
+    MVAU's SIMD sets it; ``"depthwise"``: the PE, and the SIMD's window parallelism, of a
+    VVAU/Pool set it, always). ``choice_attrs``: virtual
     categorical knobs mapped to other attributes (Thresholding_rtl's ``ram_style`` is FINN's
     ``depth_trigger_*`` pair).
     """
@@ -98,8 +99,8 @@ class OpModel:
     #: bits per PE*SIMD element of the widest joint stream of an HLS node (weights, or the
     #: VVAU's input window), for FINN's HLS stream limit on PE*SIMD together
     pair_bits: Callable[[Any], int | None] = lambda inst: None
-    #: SetFolding's candidate list is only a shape: a generator driven by its consumer has no
-    #: knob of its own
+    #: a sliding-window generator: its consumer may drive it (``swg``); when it has a knob of
+    #: its own, its whole window at once (``parallel_window``) is one more SIMD value
     driven_by_consumer: bool = False
     #: data inputs whose folded shape FINN checks (elementwise ops fold both operands)
     data_inputs: int = 1
@@ -381,6 +382,8 @@ SHORT_VALUES: dict[str, dict[Any, str]] = {
     "ram_style": {"block": "bram", "distributed": "lutram", "ultra": "uram"},
     "resType": {"dsp": "dsp"},
     "mem_mode": {"internal_embedded": "embedded", "external": "external", "dynamic": "dynamic"},
+    # a sliding-window generator streaming its whole window at once
+    "parallel_window": {1: "window"},
     # Thresholding_rtl's memory choice (see _THRESHOLD_TRIGGERS)
     "depth_trigger_uram": {1: "uram"},
     "depth_trigger_bram": {1: "bram"},
@@ -390,12 +393,6 @@ SHORT_VALUES: dict[str, dict[Any, str]] = {
 def short_choices(attrs: dict[str, Any]) -> list[str]:
     """The non-default memory/implementation choices of one node's folding, e.g. ``["bram", "dsp"]``."""
     return [SHORT_VALUES[a][v] for a, v in attrs.items() if a in SHORT_VALUES and v in SHORT_VALUES[a]]
-
-
-def follows_consumer(node_name: str) -> bool:
-    """Whether a node (by its FINN name, ``<op_type>_<n>``) is a generator whose folding its consumer sets."""
-    model = model_of(node_name.rsplit("_", 1)[0])
-    return model is not None and model.driven_by_consumer
 
 
 def known_pattern(pattern: str) -> bool:
