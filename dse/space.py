@@ -239,11 +239,7 @@ def build_space(
     decided: dict[tuple[str, str], tuple[Any, str]] = {}
     for i, rule in enumerate(rules):
         where = f"{origin}: layers[{i}]"
-        matched = [
-            n for n in nodes
-            if (rule.match.op_type is None or _op_matches(n, rule.match.op_type))
-            and (rule.match.name is None or fnmatch.fnmatchcase(n["name"], rule.match.name))
-        ]
+        matched = [n for n in nodes if _rule_matches(rule, n)]
         if not matched:
             raise DseError(f"{where}.match: selects no node (nodes: {_fmt([n['name'] for n in nodes])})")
         for attr in (*ops.FOLD_ATTRS, *ops.CHOICE_ATTRS):
@@ -349,6 +345,12 @@ def _op_matches(n: dict[str, Any], pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(x, pattern) or fnmatch.fnmatchcase(x, pattern + "_*") for x in names)
 
 
+def _rule_matches(rule: Any, n: dict[str, Any]) -> bool:
+    """Whether a layer rule's ``match`` selects node ``n`` (op type or family glob, name glob)."""
+    return ((rule.match.op_type is None or _op_matches(n, rule.match.op_type))
+            and (rule.match.name is None or fnmatch.fnmatchcase(n["name"], rule.match.name)))
+
+
 def _free_generators(rules: list[Any], nodes: list[dict[str, Any]]) -> set[str]:
     """Dense generators (feeding an MVAU) that a rule gives a SIMD: they fold on their own, as
     in FINN's SetFolding (the MVAU takes any SIMD of its rows; FINN joins unequal streams with
@@ -358,10 +360,8 @@ def _free_generators(rules: list[Any], nodes: list[dict[str, Any]]) -> set[str]:
         model = ops.model_of(n["op_type"])
         if model is None or not model.driven_by_consumer or n.get("depthwise"):
             continue
-        for rule in rules:
-            if rule.SIMD is not None and (rule.match.op_type is None or _op_matches(n, rule.match.op_type)) \
-                    and (rule.match.name is None or fnmatch.fnmatchcase(n["name"], rule.match.name)):
-                free.add(n["name"])
+        if any(rule.SIMD is not None and _rule_matches(rule, n) for rule in rules):
+            free.add(n["name"])
     return free
 
 
