@@ -533,8 +533,9 @@ def why_nothing_fits(table: Table, limits: dict[str, float], max_cycles: int | N
         named = ", ".join(f"{'+'.join(u.nodes)} >= {v:,.0f}" for v, u in heavy if v > 0)
         fixed = f", fixed nodes {table.const_resources[resource]:,.0f}" if table.const_resources[resource] else ""
         reasons.append(f"{resource}: at least {total:,.0f} at every option, limit {limit:,.0f} ({named}{fixed})")
-        advice = ["try a memory style (ram_style), another implementation (finn.specialize_layers_config), "
-                  "other bit widths, or a larger device"]
+    if reasons:
+        advice.append("try a memory style (ram_style), another implementation (finn.specialize_layers_config), "
+                      "other bit widths, or a larger device")
     if max_cycles is not None:
         # the slowest node at its fastest option sets the best throughput of any configuration
         fastest = [(c, n, "fixed by no knob") for n, c in table.const_node_cycles.items()]

@@ -18,9 +18,13 @@ from dse.errors import DseError
 DEFAULT_STORAGE = "sqlite:///studies/dse.db"
 
 
+#: ``user:password@`` in a URL (group 1: up to the user name)
+_PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (for logs and errors)."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+    return _PASSWORD.sub(r"\1:***@", url)
 
 
 def storage_url(url: str | None = None) -> str:
@@ -54,7 +58,7 @@ def storage_identity(url: str | None = None) -> str:
     path = sqlite_path(url)
     if path is not None:
         return f"sqlite:///{path.resolve()}"
-    return re.sub(r"^(\w+)\+\w+://", r"\1://", re.sub(r"(://[^:/@]+):[^@/]*@", r"\1@", url))
+    return re.sub(r"^(\w+)\+\w+://", r"\1://", _PASSWORD.sub(r"\1@", url))
 
 
 def artifact_dir(url: str | None = None) -> Path:
