@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dse.errors import DseError
 from dse.finn import ops
 from dse.metrics import DIRECTIONS as METRICS
-from dse.metrics import RESOURCES
+from dse.metrics import FINN_METRICS, FINN_PREFIX, RESOURCES
 from dse.storage_url import storage_url
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ moocore: Any = _OnFirstUse("moocore")
 LOST_MESSAGE = "its worker stopped sending heartbeats (killed, or its host or connection was lost)"
 LOST_HINT = "nothing to do: the configuration was re-queued and built by another worker"
 METRIC_COLUMNS = tuple(METRICS)
+#: FINN's own numbers, kept verbatim next to dse's (``finn_LUT``, ...).
+FINN_COLUMNS = tuple(FINN_PREFIX + m for m in FINN_METRICS)
 
 
 def folding_summary(folding: dict[str, Any]) -> str:
@@ -88,13 +90,16 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     for column in METRIC_COLUMNS:
         row[column] = trial.user_attrs.get(column)
     row["feasible"] = trial.user_attrs.get("feasible")
+    row["fidelity"] = trial.user_attrs.get("fidelity")
+    for column in FINN_COLUMNS:
+        row[column] = trial.user_attrs.get(column)
     row["folding"] = folding_summary(trial.user_attrs.get("folding_config", {}))
     row["folding_config"] = trial.user_attrs.get("folding_config")
     return row
 
 
 #: The columns of :func:`pareto_rows` (``dse pareto``'s csv and json).
-PARETO_COLUMNS = ("number", *METRIC_COLUMNS, "feasible", "folding", "folding_config")
+PARETO_COLUMNS = ("number", *METRIC_COLUMNS, "feasible", "fidelity", *FINN_COLUMNS, "folding", "folding_config")
 
 
 def pareto_rows(study: optuna.Study | StudySnapshot) -> list[dict[str, Any]]:
@@ -216,15 +221,22 @@ class Results:
         rows = []
         for t in self.study.get_trials(deepcopy=False):
             row = trial_row(t)
-            for key in ("fidelity", "build_seconds", "error_category", "error_message", "reused_from"):
+            for key in ("build_seconds", "error_category", "error_message", "reused_from"):
                 row[key] = t.user_attrs.get(key)
             row["duration_s"] = t.duration.total_seconds() if t.duration is not None else None
             row.update({f"params_{k}": v for k, v in t.params.items()})
             rows.append(row)
         columns = ["number", "state", *METRIC_COLUMNS, "feasible", "duration_s", "build_seconds", "fidelity",
-                   "error_category", "error_message", "reused_from", "folding", "folding_config"]
+                   *FINN_COLUMNS, "error_category", "error_message", "reused_from", "folding", "folding_config"]
         frame = pd.DataFrame(rows)
         return frame.reindex(columns=columns + sorted(c for c in frame.columns if c.startswith("params_")))
+
+    def fidelities(self) -> list[str]:
+        """The fidelity levels of the complete trials' numbers (``dse.metrics.FIDELITIES``), cheapest first."""
+        from dse.metrics import FIDELITIES
+
+        found = {t.user_attrs.get("fidelity") for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+        return [level for level in FIDELITIES if level in found]
 
     def pareto(self, objectives: Objectives = None, feasible_only: bool = True) -> pd.DataFrame:
         """The non-dominated trials (same columns as ``trials()``), best first in the first objective.

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dse.errors import DseError
-from dse.metrics import RESOURCES, TABLE
+from dse.metrics import RESOURCES, TABLE, resources_at
 from dse.metrics import fmt as fmt_metric
 
 # rich_markup_mode=None: click's own help layout (typer's rich one shows "<bool>" for flags with click 8.5)
@@ -101,7 +101,8 @@ def run(
     if not rows and why is not None:
         err.print(f"{name}: {why}", markup=False)
         return
-    out.print(_rows_table(rows, TABLE_COLUMNS, f"Pareto front of {name} ({len(rows)} feasible non-dominated trials)"))
+    out.print(_rows_table(rows, TABLE_COLUMNS, f"Pareto front of {name} ({len(rows)} feasible non-dominated trials; "
+                                               f"{resources_at(rows[0]['fidelity'] if rows else None)})"))
 
 
 def _progress() -> Progress:
@@ -229,7 +230,7 @@ def pareto(
     elif format == "json":
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
     else:
-        out.print(_rows_table(rows, TABLE_COLUMNS, f"Pareto front of {study}"))
+        out.print(_rows_table(rows, TABLE_COLUMNS, f"Pareto front of {study} ({resources_at(rows[0]['fidelity'] if rows else None)})"))
 
 
 def _read_study(name: str, storage: str | None) -> Any:
@@ -329,7 +330,7 @@ def frontier(
         raise DseError(f"{config}: {exc}") from None
     finally:
         plan.close()
-    for note in plan.target.space.notes:
+    for note in study_mod.fidelity_notes(plan.target):
         err.print(f"note: {note}", markup=False)
     seconds = time.perf_counter() - started
     if best:
@@ -362,7 +363,8 @@ def frontier(
         cost_text = " + ".join(f"{w:g}*{r}" if w != 1 else r for r, w in weights.items())
     what = "Fastest configuration that fits" if best else "Exact front"
     table_out = Table(title=f"{what} of {plan.space_file.name}: throughput vs {cost_text} "
-                            f"({len(points)} points of {table.size:.3g}; {seconds:.1f} s, no builds)")
+                            f"({len(points)} points of {table.size:.3g}; {seconds:.1f} s, no builds; "
+                            f"{resources_at(plan.target.fidelity)})")
     for column in ("throughput_fps", "max_cycles", *RESOURCES, "feasible", "folding"):
         table_out.add_column(column, overflow="fold")
     for p in points:
@@ -372,6 +374,102 @@ def frontier(
     out.print(table_out)
     if not best:
         err.print(frontier_mod.budget_note(points))
+
+
+@app.command()
+def synth(
+    config: Path = typer.Argument(..., help="Design-space file (YAML) of the design."),
+    folding: Optional[Path] = typer.Option(None, "--folding", help="A FINN folding JSON (dse export, dse frontier --best)."),
+    trial: Optional[int] = typer.Option(None, "--trial", help="A trial of the space's study."),
+    study: Optional[str] = typer.Option(None, "--study", help="With --trial: the study name (default: the space's name)."),
+    best: bool = typer.Option(False, "--best", help="The frontier's fastest configuration that fits."),
+    node_timeout: float = typer.Option(300.0, "--node-timeout", help="Seconds one node's synthesis may take."),
+    format: str = typer.Option("table", "--format", help="table or json."),
+    storage: Optional[str] = StorageOpt,
+) -> None:
+    """Synthesize a design's RTL nodes with open tools (Yosys; no Vivado) and compare the levels.
+
+    Per node: FINN's raw estimate, dse's count and the open-synthesis count (cached per node
+    configuration); nodes that cannot be synthesized this way (HLS nodes, ...) keep their count
+    and say why.
+    """
+    from dse import study as study_mod
+    from dse.storage_url import artifact_root, storage_url
+
+    if format not in ("table", "json"):
+        raise DseError(f"--format: {format!r} is not one of table, json")
+    if sum(x is not None and x is not False for x in (folding, trial, best)) != 1:
+        raise DseError("give exactly one design: --folding FILE, --trial N or --best")
+    if study is not None and trial is None:
+        raise DseError("--study: only with --trial")
+    if node_timeout <= 0:
+        raise DseError("--node-timeout: must be a positive number of seconds")
+    folding_config = _read_folding(folding) if folding is not None else None
+    plan = study_mod.prepare(config, storage, create=False, announce=lambda line: err.print(line, markup=False))
+    try:
+        if trial is not None:
+            from dse.analysis import Results
+
+            folding_config = Results(_read_study(study or plan.space_file.name, storage)).folding(trial)
+        elif best:
+            try:
+                _, points = study_mod.predicted_front(plan.target, plan.worker, None)
+            except DseError as exc:
+                raise DseError(f"{config}: {exc}") from None
+            fitting = [p for p in points if p.feasible]
+            if not fitting:
+                raise DseError(f"{config}: no front point meets every cap (see dse frontier {config})")
+            folding_config = fitting[0].as_dict()["folding_config"]
+        root = artifact_root(storage_url(storage))
+        err.print("synthesizing the design's RTL nodes with Yosys (cached per node configuration)...")
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="dse-synth-") as scratch:
+            result = plan.worker.synth(plan.target.prefix_dir, plan.target.hoisted, plan.target.build_config,
+                                       folding_config, scratch, root / "synth", node_timeout)
+    finally:
+        plan.close()
+    if not result["ok"]:
+        raise DseError(f"{config}: FINN refused the design (at {result.get('failed_step')}): {result['message']}")
+    if format == "json":
+        sys.stdout.write(json.dumps({k: v for k, v in result.items() if k not in ("report_dir", "ok")}, indent=1) + "\n")
+        return
+    _print_levels(result, plan.target.budget)
+
+
+def _read_folding(path: Path) -> dict[str, Any]:
+    """A FINN folding JSON from a file, or one line saying what is wrong with it."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise DseError(f"--folding: {path}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise DseError(f"--folding: {path} is not JSON ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise DseError(f"--folding: {path} is not a FINN folding config ({{node name: {{attribute: value}}}})")
+    return data
+
+
+def _print_levels(result: dict[str, Any], budget: dict[str, float]) -> None:
+    """Per node and in total: FINN's raw estimate, dse's count, open synthesis (or why not)."""
+    table = Table(title="One design at three fidelities: FINN's raw estimate, dse's count, open synthesis (Yosys)")
+    for column in ("node", "op_type", *(f"{r} {lvl}" for r in ("LUT", "BRAM_18K", "DSP") for lvl in ("finn", "count", "synth")),
+                   "synth"):
+        table.add_column(column, overflow="fold")
+    for name, node in result["nodes"].items():
+        synth = node["synth"]
+        cells = []
+        for r in ("LUT", "BRAM_18K", "DSP"):
+            cells += [fmt_metric(r, node["finn"][r]), fmt_metric(r, node["counted"][r]), fmt_metric(r, synth[r]) if synth else "-"]
+        table.add_row(name, node["op_type"], *cells,
+                      f"{node.get('seconds', 0):.1f} s" + (" (cached)" if node.get("cached") else "") if synth else node["reason"])
+    out.print(table)
+    for label, key in (("FINN's raw estimate", "finn_total"), ("dse's count", "counted_total"),
+                       ("open synthesis (other nodes counted)", "total")):
+        total = result[key]
+        share = ", ".join(f"{r} {fmt_metric(r, total[r])} of {fmt_metric(r, budget[r])}" for r in RESOURCES)
+        out.print(f"{label}: {share}")
+    out.print(f"{len(result['synth_nodes'])} of {len(result['nodes'])} nodes synthesized")
 
 
 def _parse_cost(text: str) -> dict[str, float]:

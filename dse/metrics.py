@@ -53,6 +53,46 @@ DIRECTIONS: dict[str, str] = {name: m.direction for name, m in METRICS.items()}
 TABLE: tuple[str, ...] = ("throughput_fps", "latency_ns", *RESOURCES)
 
 
+#: Where FINN's own report numbers are kept on every trial and front point, verbatim: ``finn_LUT``.
+FINN_PREFIX = "finn_"
+#: FINN's own numbers kept next to dse's (throughput is FINN's at every level but vivado).
+FINN_METRICS: tuple[str, ...] = ("throughput_fps", "latency_ns", *RESOURCES)
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """One level of what a number knows, cheapest first: every stored number says its level."""
+
+    name: str
+    #: how a table title says it
+    short: str
+    what: str
+    misses: str
+
+
+#: The fidelity levels, cheapest first (user attr ``fidelity``; ``fidelity: {level: ...}`` in a space file).
+FIDELITIES: dict[str, Fidelity] = {
+    f.name: f
+    for f in (
+        Fidelity("finn", "FINN's raw estimate", "FINN's own estimate reports, verbatim",
+                 "RTL MVAU/VVAU LUTs and distributed-RAM weights (counted 0), data-width converters, FIFOs"),
+        Fidelity("counted", "dse's count: FINN's estimators + converters, minimal FIFOs, RTL MVAU/VVAU corrections",
+                 "FINN's estimators over the graph with the converters and minimal FIFOs FINN inserts, "
+                            "plus the op model's corrections",
+                 "deeper FIFOs from simulated sizing, what only synthesis knows"),
+        Fidelity("synth", "open synthesis (Yosys) of RTL nodes, others counted", "open synthesis (Yosys) of the design's RTL nodes; other nodes counted",
+                 "HLS nodes (counted), Vivado's own mapping"),
+        Fidelity("vivado", "Vivado out-of-context synthesis", "FINN's out-of-context synthesis with Vivado", "placement and routing"),
+    )
+}
+
+
+def resources_at(level: str | None) -> str:
+    """A table title's words for the fidelity of its resource numbers: ``resources: FINN's raw estimate``."""
+    spec = FIDELITIES.get(level or "")
+    return f"resources: {spec.short}" if spec else "resources: fidelity not recorded"
+
+
 def fmt(metric: str, value: Any) -> str:
     """A metric's value as every table shows it: ``1,785,714`` (never ``1.78571e+06``), ``41.2%``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -25,7 +25,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from dse.errors import DseError
 from dse.finn import adapter
-from dse.finn.reports import RESOURCES, ReportError, read_metrics
+from dse.finn.reports import COUNTED_REPORT, RESOURCES, ReportError, read_metrics
 from dse.finn.worker import FinnWorker, WorkerCrashed, WorkerTimeout
 from dse.space import Space
 from dse.spacefile import METRICS, Cap
@@ -53,9 +53,10 @@ ARTIFACT_FILES = (
     "estimate_layer_cycles.json",
     "estimate_layer_config_alternatives.json",
     "ooc_synth_and_timing.json",
+    COUNTED_REPORT,
 )
 _FOLDING_STEPS = set(adapter.FOLDING_STEPS)
-_ESTIMATE_STEPS = set(adapter.REPORT_STEPS)
+_ESTIMATE_STEPS = {*adapter.REPORT_STEPS, "dse_count"}  # dse_count: dse's count of the built graph
 _SYNTH_STEPS = set(adapter.HARDWARE_STEPS)
 
 
@@ -114,6 +115,8 @@ class Target:
     sampler: dict[str, Any] | None = None
     #: Optuna artifact store folder (see ``dse.storage.artifact_dir``); None uploads nothing
     artifact_dir: Path | None = None
+    #: the fidelity of the numbers trials record and constraints judge (``dse.metrics.FIDELITIES``)
+    fidelity: str = "counted"
 
 
 def constraint_values(metrics: dict[str, Any], target: Target) -> dict[str, float]:
@@ -193,6 +196,7 @@ class Objective:
                 prefix_dir=self.target.prefix_dir,
                 timeout=self.target.trial_timeout,
                 hoisted=self.target.hoisted,
+                counted=self.target.fidelity == "counted",
             )
         except WorkerCrashed as exc:
             self._fail(trial, "crash", str(exc))

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from dse.analysis import Results
-from dse.metrics import METRICS, TABLE, fmt
+from dse.metrics import METRICS, TABLE, fmt, resources_at
 from dse.plots import axis_limits, hypervolume_share, label, limit_text, reference_text, to_html, with_unit
 
 _STYLE = """
@@ -102,6 +102,7 @@ def render(results: Results) -> str:
         "failed": info["failed"], "feasible": info["feasible"],
         "success rate": "-" if info["success_rate"] is None else f"{info['success_rate']:.0%}",
         "Pareto points": info["pareto"], "hypervolume": _hypervolume_text(results, device),
+        "fidelity": "; ".join(resources_at(level) for level in results.fidelities()) or "-",
     }
     front = results.pareto()
     title = f"dse report: {results.name}"

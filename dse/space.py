@@ -73,8 +73,6 @@ class Space:
     fixed: Assign = field(default_factory=dict)
     target_fps: tuple[float, float] | None = None
     wwidth_choices: list[int] | None = None
-    #: what FINN's estimates leave out for values this space offers (one line each)
-    notes: list[str] = field(default_factory=list)
 
     # -- Optuna -------------------------------------------------------------------------
     def suggest(self, trial: Any) -> tuple[Assign, dict[str, Any]]:
@@ -269,7 +267,6 @@ def build_space(
 
     knobs: list[Knob] = []
     fixed: Assign = {}
-    notes: list[str] = []
 
     def add(node: str, attr: str, values: list[Any], options: list[Assign], ordinal: bool, **kw: Any) -> Knob | None:
         if len(values) == 1:
@@ -327,17 +324,13 @@ def build_space(
                     raise DseError(f"{choice[1]}: {value!r} is not built by FINN for {name}: {reason}")
             if vals:
                 add(name, attr, vals, [{name: model.assign(attr, v, device)} for v in vals], False)
-                for value in vals:
-                    gap = model.estimate_gap(n, attr, value)
-                    if gap is not None and gap not in notes:
-                        notes.append(gap)
 
     target = None
     wwidth = None
     if spec.target_fps is not None:
         target = (spec.target_fps.min, spec.target_fps.max)
         wwidth = spec.target_fps.mvau_wwidth_max
-    return Space(knobs=knobs, fixed=fixed, target_fps=target, wwidth_choices=wwidth, notes=notes)
+    return Space(knobs=knobs, fixed=fixed, target_fps=target, wwidth_choices=wwidth)
 
 
 def _op_matches(n: dict[str, Any], pattern: str) -> bool:

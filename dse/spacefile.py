@@ -160,6 +160,16 @@ class Constraints(_Strict):
         return caps
 
 
+class FidelitySpec(_Strict):
+    """Which fidelity a trial's numbers, the constraints and the frontier use (``dse.metrics.FIDELITIES``).
+
+    ``counted`` (default): FINN's estimators plus what they leave out; ``finn``: FINN's raw
+    estimate, for comparison (it under-counts: a design that "fits" there may not).
+    """
+
+    level: Literal["counted", "finn"] = "counted"
+
+
 class DesignSpaceFile(_Strict):
     """The whole design-space file. See the README's reference section."""
 
@@ -174,6 +184,7 @@ class DesignSpaceFile(_Strict):
     target_fps: TargetFps | None = None
     objectives: list[str] = Field(default_factory=lambda: ["throughput_fps", "LUT"], min_length=1)
     constraints: Constraints = Field(default_factory=Constraints)
+    fidelity: FidelitySpec = Field(default_factory=FidelitySpec)
     sampler: str = "tpe"
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0

@@ -375,6 +375,7 @@ def _prepare_study(setup: _Setup, worker: FinnWorker) -> Plan:
         artifact_dir=artifact_dir(url),
         hoisted=hoist_blocker is None,
         hoist_blocker=hoist_blocker,
+        fidelity=spec.fidelity.level,
     )
     if store is None:
         return Plan(None, target, worker, setup.space_file, sampler_name, grid, 0, url)  # type: ignore[arg-type]
@@ -390,7 +391,7 @@ def _prepare_study(setup: _Setup, worker: FinnWorker) -> Plan:
         run_seed = _run_seed(setup.seed, setup.seed_offset, len(study.get_trials(deepcopy=False)))
         study.sampler = make_sampler(sampler_name, run_seed, setup.sampler_options)
         target.sampler = {"name": sampler_name, "seed": run_seed}
-        notes = [*space.notes, *_recover(study, url)]
+        notes = [*fidelity_notes(target), *_recover(study, url)]
         todo = _queue_points(study, queue) if queue is not None else _top_up(study, budget)
     # queue-only samplers never let Optuna invent a point; the others stop at n_trials
     store.admit = (lambda _id: False) if queue is not None else admit_below(store, budget)
@@ -484,6 +485,16 @@ def nothing_fits(plan: Plan) -> str | None:
         parts = [f"{words[kind].format(metric)} missed by {value:.0%} at best"
                  for kind, metric, value in ((n.split("_", 1)[0], n.split("_", 1)[1], v) for n, v in sorted(closest.items()))]
         return "no trial fits: " + "; ".join(parts) if parts else "no trial fits"
+
+
+def fidelity_notes(target: Target) -> list[str]:
+    """What the numbers of a study at FINN's raw fidelity do not count (one line), else nothing."""
+    if target.fidelity != "finn":
+        return []
+    from dse.metrics import FIDELITIES
+
+    return [f"fidelity finn: the numbers are FINN's raw estimate, which leaves out {FIDELITIES['finn'].misses}; "
+            f"a design that fits at this level may not fit the board"]
 
 
 def frontier_limits(target: Target) -> tuple[dict[str, float], int | None]:

@@ -27,15 +27,20 @@ def test_metrics_equal_finn_report_files(tfc_study):
         report = Path(t.user_attrs["trial_dir"]) / "report"
         perf = json.loads((report / "estimate_network_performance.json").read_text())
         total = json.loads((report / "estimate_layer_resources.json").read_text())["total"]
-        assert t.user_attrs["throughput_fps"] == perf["estimated_throughput_fps"]
-        assert t.user_attrs["latency_ns"] == perf["estimated_latency_ns"]
+        counted = json.loads((report / "counted_resources.json").read_text())["total"]
+        # FINN's own numbers, verbatim; the plain names hold dse's count (the default fidelity)
+        assert t.user_attrs["fidelity"] == "counted"
+        assert t.user_attrs["throughput_fps"] == t.user_attrs["finn_throughput_fps"] == perf["estimated_throughput_fps"]
+        assert t.user_attrs["latency_ns"] == t.user_attrs["finn_latency_ns"] == perf["estimated_latency_ns"]
         assert t.user_attrs["max_cycles"] == perf["max_cycles"]
         for res in ("LUT", "BRAM_18K", "URAM", "DSP"):
-            assert t.user_attrs[res] == total[res]
-        assert t.values == [perf["estimated_throughput_fps"], total["LUT"]]
+            assert t.user_attrs[f"finn_{res}"] == total[res]
+            assert t.user_attrs[res] == counted[res] >= total[res]
+        assert t.user_attrs["LUT"] > total["LUT"]  # converters and FIFOs FINN's estimate leaves out
+        assert t.values == [perf["estimated_throughput_fps"], counted["LUT"]]
         budget = {"LUT": 53200, "BRAM_18K": 280, "DSP": 220}
         for res, cap in budget.items():
-            assert t.user_attrs[f"utilization_{res}"] == pytest.approx(total[res] / cap)
+            assert t.user_attrs[f"utilization_{res}"] == pytest.approx(counted[res] / cap)
         assert t.user_attrs["feasible"] == all(v <= 0 for v in t.constraints.values())
 
 
@@ -127,4 +132,4 @@ def test_exported_trial_rebuilds_with_plain_finn(tfc_study, tmp_path):
     assert perf["estimated_throughput_fps"] == best.user_attrs["throughput_fps"]
     assert perf["max_cycles"] == best.user_attrs["max_cycles"]
     for res in ("LUT", "BRAM_18K", "URAM", "DSP"):
-        assert total[res] == best.user_attrs[res]
+        assert total[res] == best.user_attrs[f"finn_{res}"]

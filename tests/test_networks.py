@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from dse import frontier
+from dse.finn import ops
 from dse import study as study_mod
 from dse.finn.reports import read_metrics
 from dse.models import FLOWS
@@ -164,13 +165,79 @@ def test_frontier_predictions_equal_real_builds(plans, net, tmp_path, worker):
     for i, point in enumerate(picked):
         result = worker.build(
             plan.target.model_path, tmp_path / str(i), plan.target.build_config, {"Defaults": {}, **point.folding}, {},
-            prefix_dir=plan.target.prefix_dir, hoisted=plan.target.hoisted,
+            prefix_dir=plan.target.prefix_dir, hoisted=plan.target.hoisted, counted=True,
         )
         assert result["ok"], result
         metrics = read_metrics(Path(result["report_dir"]))
+        assert metrics["fidelity"] == "counted"
         assert metrics["max_cycles"] == point.max_cycles, (net, point.folding)
-        for resource, value in point.resources.items():
+        for resource, value in point.resources.items():  # dse's count: the frontier's tables equal FINN's insertion
             assert metrics[resource] == pytest.approx(value), (net, resource)
+        for resource, value in point.finn_resources.items():  # and FINN's own numbers, verbatim
+            assert metrics[f"finn_{resource}"] == pytest.approx(value), (net, resource)
+
+
+def _expected_count(model, fpgapart: str) -> dict[str, float]:
+    """dse's count, computed here from its definition: FINN's own estimators on the graph after FINN's
+    InsertDWC / InsertFIFO(create_shallow_fifos=True) / SpecializeLayers, plus the stated corrections."""
+    import math
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+    model = model.transform(InsertDWC()).transform(InsertFIFO(create_shallow_fifos=True))
+    model = model.transform(SpecializeLayers(fpgapart))
+    total = {r: 0.0 for r in ("LUT", "BRAM_18K", "URAM", "DSP")}
+    for node in model.graph.node:
+        if not node.op_type.endswith(("_hls", "_rtl")):
+            continue
+        inst = getCustomOp(node)
+        for r, v in inst.node_res_estimation(fpgapart).items():
+            if r in total:
+                total[r] += v
+        model_ops = ops.model_of(node.op_type)
+        for correction in model_ops.corrections if model_ops else ():
+            if correction.applies(node.op_type):
+                total[correction.resource] += correction.amount(inst, fpgapart, model)
+        if node.op_type in ("MVAU_rtl", "VVAU_rtl") and inst.get_nodeattr("mem_mode") == "internal_decoupled" \
+                and not inst.bram_estimation(fpgapart) and not inst.uram_estimation(fpgapart):
+            # weights FINN puts in no BRAM/URAM: LUTRAM by FINN's HLS formula PE*SIMD*W*ceil(WMEM/64)
+            pe, simd, bits = inst.get_nodeattr("PE"), inst.get_nodeattr("SIMD"), inst.get_input_datatype(1).bitwidth()
+            weights = next(c for c in model_ops.corrections if c.name == "rtl_weights")
+            assert weights.amount(inst, fpgapart, model) == pe * simd * bits * math.ceil(inst.calc_wmem() / 64)
+    return total
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_count_equals_finn_estimators_after_finns_converters_and_fifos(plans, net, tmp_path, worker):
+    """A trial's count (its counted_resources.json) against the definition, on the frontier's extremes."""
+    from dse.finn import adapter
+
+    adapter.load_finn(tmp_path / "finn_tmp")
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from finn.transformation.general import ApplyConfig
+
+    plan = plans[net, False]
+    _, points = study_mod.predicted_front(plan.target, worker, {"LUT": 1.0, "BRAM_18K": 100.0, "URAM": 400.0, "DSP": 100.0})
+    fpgapart = plan.target.build_config["fpga_part"]
+    for i, point in enumerate([points[0], points[-1]]):
+        folding = {"Defaults": {}, **point.folding}
+        result = worker.build(plan.target.model_path, tmp_path / str(i), plan.target.build_config, folding, {},
+                              prefix_dir=plan.target.prefix_dir, hoisted=plan.target.hoisted, counted=True)
+        assert result["ok"], result
+        report = json.loads((Path(result["report_dir"]) / "counted_resources.json").read_text())
+        (tmp_path / f"fold{i}.json").write_text(json.dumps(folding))
+        model = ModelWrapper(str(plan.target.prefix_dir / adapter.HOISTED_MODEL))
+        model = model.transform(ApplyConfig(str(tmp_path / f"fold{i}.json")))
+        expected = _expected_count(model, fpgapart)
+        assert report["total"] == pytest.approx(expected), (net, i)
+        finn_total = json.loads((Path(result["report_dir"]) / "estimate_layer_resources.json").read_text())["total"]
+        assert report["finn_total"] == pytest.approx({r: float(v) for r, v in finn_total.items()})
+        assert report["total"]["LUT"] > finn_total["LUT"]  # FINN's estimate leaves converters and FIFOs out
 
 
 def test_specialize_layers_config_reaches_finn_and_the_prefix_key(tmp_path, worker):

@@ -18,7 +18,7 @@ def test_estimate_mode_reads_network_performance_and_resource_total(tmp_path):
     for name in ("estimate_network_performance.json", "estimate_layer_resources.json"):
         shutil.copy(FIXTURE / name, tmp_path / name)
     m = read_metrics(tmp_path)
-    assert m["fidelity"] == "estimate"
+    assert m["fidelity"] == "finn"
     assert m["throughput_fps"] == pytest.approx(111607.14285714286)
     assert (m["latency_ns"], m["max_cycles"], m["LUT"], m["BRAM_18K"], m["DSP"]) == (41480.0, 896, 2131.0, 7.0, 0.0)
     assert m["bottleneck"] == "MVAU_hls_0"
@@ -26,7 +26,7 @@ def test_estimate_mode_reads_network_performance_and_resource_total(tmp_path):
 
 def test_synthesis_mode_uses_post_route_numbers_and_achieved_clock():
     m = read_metrics(FIXTURE)
-    assert m["fidelity"] == "synthesis"
+    assert m["fidelity"] == "vivado"
     assert m["LUT"] == 2456.0 and m["FF"] == 3120.0
     assert m["BRAM_18K"] == 1 + 2 * 3  # 36K tiles count as two 18K blocks
     assert m["throughput_fps"] == pytest.approx(114.28571428571429e6 / 896)

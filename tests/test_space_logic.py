@@ -209,13 +209,14 @@ def test_elementwise_and_thresholding_get_their_knobs():
     assert space.knobs[2].options[1] == {"Thresholding_rtl_0": {"depth_trigger_bram": 1, "depth_trigger_uram": 2**31 - 1}}
 
 
-def test_values_finn_under_estimates_are_said_once():
-    nodes = [mvau("MVAU_rtl_0", 64, 784, bits=4, impl="rtl"), mvau("MVAU_rtl_1", 10, 64, bits=4, impl="rtl"),
-             mvau("MVAU_hls_2", 10, 10, bits=4)]
-    space = build_space(spec("  - match: {op_type: MVAU}\n    ram_style: [block, distributed]\n"), nodes, "f", ZCU104)
-    assert len(space.notes) == 1 and "RTL MVAUs as 0 LUT" in space.notes[0]
-    hls_only = build_space(spec("  - match: {op_type: MVAU_hls}\n    ram_style: [block, distributed]\n"), nodes, "f", ZCU104)
-    assert hls_only.notes == []
+def test_only_finns_raw_fidelity_is_said_to_under_count():
+    from types import SimpleNamespace
+
+    from dse.study import fidelity_notes
+
+    (note,) = fidelity_notes(SimpleNamespace(fidelity="finn"))
+    assert "RTL MVAU/VVAU LUTs" in note and "converters" in note and "may not fit" in note
+    assert fidelity_notes(SimpleNamespace(fidelity="counted")) == []
 
 
 def test_rtl_mvau_weights_are_always_streamed():

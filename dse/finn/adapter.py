@@ -291,7 +291,8 @@ def run_tail(
 
     Same result as :func:`run_build` with the same settings (tested bit for bit), minus the
     prefix: FINN's own step functions run in FINN's order, and FINN's own logging setup sends
-    their output to ``output_dir/build_dataflow.log`` as a full build would.
+    their output to ``output_dir/build_dataflow.log`` as a full build would. A successful
+    result also holds the final ``model`` (for dse's count; not picklable across processes).
     """
     import finn.builder.build_dataflow as build
 
@@ -310,7 +311,7 @@ def run_tail(
 
         logging.getLogger("build_dataflow").error("FINN ERROR: %s\n%s", exc, traceback.format_exc())
         return _outcome(out, started, step_name, (str(exc).strip() or type(exc).__name__).splitlines()[0])
-    return _outcome(out, started)
+    return {**_outcome(out, started), "model": model}
 
 
 def run_build(

@@ -13,7 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dse.metrics import RESOURCES
+from dse.metrics import FINN_METRICS, FINN_PREFIX, RESOURCES
+
+#: dse's count of a build, beside FINN's reports (written by the FINN worker, dse.finn.worker)
+COUNTED_REPORT = "counted_resources.json"
 
 
 class ReportError(Exception):
@@ -29,29 +32,39 @@ def _load(path: Path) -> Any:
         raise ReportError(f"FINN report {path.name} is not valid JSON: {exc}") from None
 
 
-def read_metrics(report_dir: str | Path) -> dict[str, float]:
-    """Throughput, latency, cycles and resource totals of one build.
+def read_metrics(report_dir: str | Path) -> dict[str, Any]:
+    """Throughput, latency, cycles and resource totals of one build, at the best fidelity it has.
 
-    Estimate mode: ``estimate_network_performance.json`` and the ``total`` of
-    ``estimate_layer_resources.json``. When a synthesis build left
-    ``ooc_synth_and_timing.json`` (post-route, Vivado), its resources and achieved clock
-    replace the estimates (``fidelity`` tells which).
+    FINN's own numbers (``estimate_network_performance.json`` and the ``total`` of
+    ``estimate_layer_resources.json``) are kept verbatim under ``finn_<metric>``. The plain
+    names hold dse's count (``counted_resources.json``, see :mod:`dse.finn.counted`) when the
+    build has one, else FINN's numbers; when a synthesis build left
+    ``ooc_synth_and_timing.json`` (post-route, Vivado), its resources and achieved clock.
+    ``fidelity`` says which (:data:`dse.metrics.FIDELITIES`).
     """
     report = Path(report_dir)
     perf = _load(report / "estimate_network_performance.json")
     try:
-        metrics: dict[str, float] = {
+        metrics: dict[str, Any] = {
             "throughput_fps": float(perf["estimated_throughput_fps"]),
             "latency_ns": float(perf["estimated_latency_ns"]),
             "max_cycles": int(perf["max_cycles"]),
         }
-        metrics["bottleneck"] = perf.get("max_cycles_node_name")  # type: ignore[assignment]
+        metrics["bottleneck"] = perf.get("max_cycles_node_name")
         total = _load(report / "estimate_layer_resources.json")["total"]
         for res in RESOURCES:
             metrics[res] = float(total.get(res, 0.0))
     except (KeyError, TypeError, ValueError) as exc:
         raise ReportError(f"FINN estimate report lacks an expected key: {exc}") from None
-    metrics["fidelity"] = "estimate"  # type: ignore[assignment]
+    metrics.update({FINN_PREFIX + m: metrics[m] for m in FINN_METRICS})
+    metrics["fidelity"] = "finn"
+    counted = report / COUNTED_REPORT
+    if counted.exists():
+        try:
+            metrics.update({r: float(_load(counted)["total"][r]) for r in RESOURCES})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReportError(f"{COUNTED_REPORT} lacks an expected key: {exc}") from None
+        metrics["fidelity"] = "counted"
     ooc = report / "ooc_synth_and_timing.json"
     if ooc.exists():
         metrics.update(_synthesis_metrics(_load(ooc), int(metrics["max_cycles"])))
@@ -73,7 +86,7 @@ def _synthesis_metrics(ooc: dict[str, Any], max_cycles: int) -> dict[str, Any]:
             "FF": float(ooc.get("FF", 0)),
             "fmax_mhz": fmax,
             "throughput_fps": fmax * 1e6 / max_cycles,
-            "fidelity": "synthesis",
+            "fidelity": "vivado",
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise ReportError(f"ooc_synth_and_timing.json lacks an expected key: {exc}") from None

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dse.finn import adapter
+from dse.finn.reports import COUNTED_REPORT
 
 
 class WorkerCrashed(Exception):
@@ -171,6 +172,7 @@ def _prefix_model(prefix_dir: str, hoisted: bool) -> Any:
     return _MODELS[key]
 
 
+
 def _build(
     model_path: str,
     output_dir: str,
@@ -179,17 +181,48 @@ def _build(
     overrides: dict[str, Any],
     prefix_dir: str | None,
     hoisted: bool,
+    counted: bool = False,
 ) -> dict[str, Any]:
     if prefix_dir is None:
         return adapter.run_build(model_path, output_dir, build_config, folding_config, **overrides)
     model = copy.deepcopy(_prefix_model(prefix_dir, hoisted))
-    return adapter.run_tail(model, output_dir, build_config, folding_config, hoisted, **overrides)
+    result = adapter.run_tail(model, output_dir, build_config, folding_config, hoisted, **overrides)
+    final = result.pop("model", None)
+    if counted and result["ok"]:
+        from dse.finn.counted import count
+
+        try:
+            report = count(final, build_config["fpga_part"])
+        except Exception as exc:  # noqa: BLE001 - FINN's insertion refused this graph: the trial fails, said why
+            return {**result, "ok": False, "failed_step": "dse_count",
+                    "message": f"dse's count (FINN's InsertDWC/InsertFIFO) failed: {type(exc).__name__}: {exc}"}
+        Path(result["report_dir"], COUNTED_REPORT).write_text(json.dumps(report, indent=1))
+    return result
 
 
-def _estimate(prefix_dir: str, hoisted: bool, fpgapart: str, base: Any, variants: Any) -> dict[str, Any]:
+def _synth(
+    prefix_dir: str, hoisted: bool, build_config: dict[str, Any], folding_config: dict[str, Any], output_dir: str,
+    cache_dir: str, node_timeout: float,
+) -> dict[str, Any]:
+    """One design at the synth level: FINN's tail, dse's count, open synthesis of its RTL nodes."""
+    from dse.finn import counted, synth
+
+    model = copy.deepcopy(_prefix_model(prefix_dir, hoisted))
+    result = adapter.run_tail(model, output_dir, build_config, folding_config, hoisted)
+    final = result.pop("model", None)
+    if not result["ok"]:
+        return result
+    part = build_config["fpga_part"]
+    inserted = counted.insert(final, part)
+    count = counted.count(final, part, inserted)
+    synthesized = synth.synthesize(inserted, part, float(build_config["synth_clk_period_ns"]), cache_dir, node_timeout)
+    return {**result, **counted.with_synthesis(count, synthesized)}
+
+
+def _estimate(prefix_dir: str, hoisted: bool, fpgapart: str, base: Any, variants: Any, counted: bool = False) -> dict[str, Any]:
     from dse.finn.estimates import estimate_nodes
 
-    return estimate_nodes(_prefix_model(prefix_dir, hoisted), fpgapart, base, variants)
+    return estimate_nodes(_prefix_model(prefix_dir, hoisted), fpgapart, base, variants, counted)
 
 
 @contextlib.contextmanager
@@ -258,22 +291,33 @@ class FinnWorker:
         prefix_dir: str | Path | None = None,
         timeout: float | None = None,
         hoisted: bool = False,
+        counted: bool = False,
     ) -> dict[str, Any]:
         """One build: only the folding-dependent tail from the cached prefix ``prefix_dir``
         (see :func:`dse.finn.adapter.run_tail`; ``hoisted``: start from the prefix model whose
-        bit widths are already minimized), or a full finn-plus build without a prefix."""
+        bit widths are already minimized), or a full finn-plus build without a prefix.
+        ``counted``: also write dse's count of the built graph (:data:`COUNTED_REPORT`)."""
         prefix = str(prefix_dir) if prefix_dir is not None else None
         return self._call(
-            _build, model_path, str(output_dir), build_config, folding_config, overrides, prefix, hoisted,
+            _build, model_path, str(output_dir), build_config, folding_config, overrides, prefix, hoisted, counted,
             timeout=timeout,
         )
 
     def estimate(
         self, prefix_dir: str | Path, hoisted: bool, fpgapart: str, base: dict[str, Any], variants: list[dict[str, Any]],
+        counted: bool = False,
     ) -> dict[str, Any]:
-        """FINN's per-node estimates on the prefix model for many attribute variants
-        (see :func:`dse.finn.estimates.estimate_nodes`)."""
-        return self._call(_estimate, str(prefix_dir), hoisted, fpgapart, base, variants)
+        """FINN's per-node estimates on the prefix model for many attribute variants, at FINN's
+        raw level or counted (see :func:`dse.finn.estimates.estimate_nodes`)."""
+        return self._call(_estimate, str(prefix_dir), hoisted, fpgapart, base, variants, counted)
+
+    def synth(
+        self, prefix_dir: str | Path, hoisted: bool, build_config: dict[str, Any], folding_config: dict[str, Any],
+        output_dir: str | Path, cache_dir: str | Path, node_timeout: float,
+    ) -> dict[str, Any]:
+        """One design at the synth level (see :func:`dse.finn.counted.with_synthesis`)."""
+        return self._call(_synth, str(prefix_dir), hoisted, build_config, folding_config, str(output_dir),
+                          str(cache_dir), node_timeout)
 
     def close(self) -> None:
         if self._pool is not None:
