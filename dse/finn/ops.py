@@ -302,33 +302,48 @@ def _threshold_rtl_ram(value: str, device: DeviceFacts) -> dict[str, Any]:
 # -- corrections: what FINN's estimate leaves out (the counted fidelity) ----------------------
 
 
+def _weights_in_lutram(inst: Any, fpgapart: str) -> bool:
+    """Weights streamed from a memstream that FINN counts in neither BRAM nor URAM: LUTRAM."""
+    return (inst.get_nodeattr("mem_mode") == "internal_decoupled" and not inst.bram_estimation(fpgapart)
+            and not inst.uram_estimation(fpgapart))
+
+
 def _lutram_weights(inst: Any, fpgapart: str, model: Any) -> float:
     # FINN's HLS MVAU/VVAU lut_estimation (hls/matrixvectoractivation_hls.py:88-91) counts
     # distributed weights as PE*SIMD*W*ceil(WMEM/64) LUTs (64-bit LUTRAM per LUT6). The RTL MVU/VVU
     # keeps its weights in the same memstream, yet rtl/matrixvectoractivation_rtl.py:179 (and the
     # VVU's) return 0 LUT while bram_estimation returns 0 for distributed (FINN issue #1309): the
     # weights appear nowhere. Counted here whenever FINN puts them in neither BRAM nor URAM.
-    if inst.get_nodeattr("mem_mode") != "internal_decoupled":
-        return 0.0
-    if inst.bram_estimation(fpgapart) or inst.uram_estimation(fpgapart):
+    if not _weights_in_lutram(inst, fpgapart):
         return 0.0
     pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
     bits = int(inst.get_input_datatype(1).bitwidth())
     return float(pe * simd * bits * math.ceil(inst.calc_wmem() / 64))
 
 
-#: Least-squares fit of the LUTs of finn-rtllib's MVU core and memstream logic (LUTRAM weights
-#: excluded) over 69 MVAU_rtl configurations synthesized with Yosys for xczu7ev
-#: (docs/calibration/rtl_mvau.md, fit A): a + b*PE + c*SIMD + d*PE*SIMD*(abits + wbits).
-RTL_MVU_DATAPATH_FIT = (3.0, 57.54, 4.51, 3.82)
+#: Least-squares fits (relative error) of Yosys synthesis of 116 MVAU_rtl configurations on xczu7ev
+#: (docs/calibration/rtl_mvau.md): the MVU core, a + b*PE + c*PE*SIMD + d*PE*SIMD*(abits + wbits) ...
+RTL_MVU_CORE_FIT = (25.0, 42.80, 6.36, 1.38)
+#: ... and the memstream's logic (its LUTRAM weights apart), a + b*weight_width + c*deep, with
+#: weight_width = PE*SIMD*wbits and deep = weight_width*(ceil(WMEM/512) - 1) for LUTRAM weights
+#: (the read multiplexers of memories deeper than one RAM512X1S), else 0.
+RTL_MEMSTREAM_FIT = (30.0, 2.96, 0.66)
 
 
-def rtl_datapath_luts(inst: Any) -> float:
-    """LUTs of an RTL MVU/VVU's datapath and weight-stream logic (:data:`RTL_MVU_DATAPATH_FIT`)."""
-    a, b, c, d = RTL_MVU_DATAPATH_FIT
+def rtl_datapath_luts(inst: Any, fpgapart: str) -> float:
+    """LUTs of an RTL MVU/VVU's core and weight-stream logic (:data:`RTL_MVU_CORE_FIT`, :data:`RTL_MEMSTREAM_FIT`)."""
     pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
-    width = int(inst.get_input_datatype(0).bitwidth()) + int(inst.get_input_datatype(1).bitwidth())
-    return round(a + b * pe + c * simd + d * pe * simd * width)
+    wbits = int(inst.get_input_datatype(1).bitwidth())
+    width = int(inst.get_input_datatype(0).bitwidth()) + wbits
+    a, b, c, d = RTL_MVU_CORE_FIT
+    core = a + b * pe + c * pe * simd + d * pe * simd * width
+    stream = 0.0
+    if inst.get_nodeattr("mem_mode") == "internal_decoupled":
+        weight_width = pe * simd * wbits
+        deep = weight_width * (math.ceil(inst.calc_wmem() / 512) - 1) if _weights_in_lutram(inst, fpgapart) else 0
+        m0, m1, m2 = RTL_MEMSTREAM_FIT
+        stream = m0 + m1 * weight_width + m2 * deep
+    return float(round(core + stream))
 
 
 def _rtl_dsp_lanes(inst: Any, fpgapart: str, model: Any) -> float:
@@ -356,20 +371,21 @@ _RTL_WEIGHTS = Correction(
     "rtl_weights", "LUT", ("_rtl",), _lutram_weights,
     source="FINN's HLS formula PE*SIMD*W*ceil(WMEM/64) for the weights FINN counts in no BRAM/URAM "
            "(its RTL MVAU/VVAU estimate them at 0 LUT, FINN issue #1309)",
-    error="Yosys' LUTRAM for finn-rtllib's memstream: equal in 30 of 35 configurations, 0.5x-2x in the rest "
-          "(byte-padded widths, RAM32M16 for depth <= 32); docs/calibration/rtl_mvau.md",
+    error="Yosys' LUTRAM for finn-rtllib's memstream: equal in 52 of 58 configurations, 2x in the rest "
+          "(memories of depth <= 32 pack into RAM32M16); docs/calibration/rtl_mvau.md",
 )
 _RTL_MVU_DATAPATH = Correction(
-    "rtl_datapath", "LUT", ("_rtl",), lambda inst, part, model: rtl_datapath_luts(inst),
-    source="FINN's RTL MVAU/VVAU lut_estimation returns 0; fit of Yosys synthesis of finn-rtllib's MVU core "
-           "and memstream logic (docs/calibration/rtl_mvau.md, fit A)",
-    error="median 4%, max 33% against Yosys over 69 MVAU_rtl configurations (xczu7ev); Yosys counts are upper "
-          "bounds of Vivado's (no SRL mapping); VVAU_rtl (Versal only) is not measured: the MVU fit stands for it",
+    "rtl_datapath", "LUT", ("_rtl",), lambda inst, part, model: rtl_datapath_luts(inst, part),
+    source="FINN's RTL MVAU/VVAU lut_estimation returns 0; fits of Yosys synthesis of finn-rtllib's MVU core "
+           "and memstream logic (docs/calibration/rtl_mvau.md)",
+    error="median 3%, 90th percentile 11%, worst 33% (299 LUT) against Yosys over 116 MVAU_rtl configurations "
+          "(xczu7ev); Yosys counts are upper bounds of Vivado's (no SRL mapping); VVAU_rtl (Versal only) is not "
+          "measured: the MVU fits stand for it",
 )
 _RTL_MVU_DSP = Correction(
     "rtl_dsp_lanes", "DSP", ("MVAU_rtl",), _rtl_dsp_lanes,
     source="finn-rtllib mvu.sv packs NUM_LANES PEs per DSP48 (2 at 8x8 bits), FINN's estimate assumes 4",
-    error="equals Yosys' DSP48E2 count in 69 of 69 configurations (docs/calibration/rtl_mvau.md)",
+    error="equals Yosys' DSP48E2 count in 116 of 116 configurations, FINN's in 84 (docs/calibration/rtl_mvau.md)",
 )
 
 
