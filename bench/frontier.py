@@ -14,6 +14,10 @@ one-time FINN prefix, cached in a temporary folder, so it is really computed), t
 * three points of each front/set (both ends and the middle) built by FINN from the cached
   prefix: the build's ``max_cycles`` and every resource must equal the prediction.
 
+Resources are dse's count (the default fidelity). Side by side, the same space at FINN's raw
+fidelity (``fidelity: {level: finn}``): how long its table and front take, and how many of its
+front points do not fit once counted.
+
 Networks: ``cnv-w1a1`` with ``configs/cnv-w1a1-pareto.yaml`` (Pynq-Z1), and ``mobilenet-v1``
 (the real MobileNet-v1 w4a4, finn-plus's mobilenetv1 flow, ZCU102) with every PE/SIMD free
 and MVAU ``ram_style: [auto, block, distributed]`` (no ultra: the ZCU102 has no URAM).
@@ -126,6 +130,10 @@ class Result:
     units: int = 0
     options: int = 0
     tabulate_s: float = 0.0
+    #: the same at FINN's raw fidelity (no converters, FIFOs or RTL corrections), side by side
+    raw_tabulate_s: float = 0.0
+    raw_lut: Timed | None = None
+    raw_stop_fitting: int = 0
     lut: Timed | None = None
     unconstrained: Timed | None = None
     over_budget: int = 0
@@ -173,7 +181,8 @@ def confirm(plan: Any, what: Timed, out_root: Path, result: Result) -> None:
         try:
             built = plan.worker.build(plan.target.model_path, out_dir, plan.target.build_config,
                                       {"Defaults": {}, **folding}, {}, prefix_dir=plan.target.prefix_dir,
-                                      hoisted=plan.target.hoisted, timeout=1800)
+                                      hoisted=plan.target.hoisted, timeout=1800,
+                                      counted=plan.target.fidelity == "counted")
         except (WorkerCrashed, WorkerTimeout) as exc:
             result.mismatches.append(f"{what.label} point {k}: build crashed: {one_line(exc)}")
             continue
@@ -238,6 +247,16 @@ def bench_network(name: str, worker: FinnWorker, tmp: Path) -> Result:
     limits, max_cycles = study_mod.frontier_limits(plan.target)
     result.lut = timed("LUT", lambda: frontier.front(table, {"LUT": 1.0}, limits=limits, max_cycles=max_cycles))
     print(f"  exact LUT front within the limits: {result.lut.cell()}", flush=True)
+    raw_spec = {**yaml.safe_load(space.read_text()), "fidelity": {"level": "finn"}}
+    (work / "raw.yaml").write_text(yaml.safe_dump(raw_spec, sort_keys=False))
+    raw_plan = study_mod.prepare(work / "raw.yaml", storage=f"sqlite:///{tmp}/studies.db", worker=worker, create=False)
+    started = time.perf_counter()
+    raw_table = frontier.tabulate(raw_plan.target, raw_plan.worker)
+    result.raw_tabulate_s = time.perf_counter() - started
+    result.raw_lut = timed("LUT raw", lambda: frontier.front(raw_table, {"LUT": 1.0}, limits=limits, max_cycles=max_cycles))
+    result.raw_stop_fitting = sum(not fits(frontier.predict(table, p.params), limits) for p in result.raw_lut.points)
+    print(f"  at FINN's raw fidelity: tabulate {result.raw_tabulate_s:.2f} s, LUT front {result.raw_lut.cell()}, "
+          f"{result.raw_stop_fitting} of its points do not fit once counted", flush=True)
     result.unconstrained = timed("LUT-unconstrained", lambda: frontier.front(table, {"LUT": 1.0}))
     result.over_budget = sum(not fits(p, limits) for p in result.unconstrained.points)
     print(f"  unconstrained LUT front: {result.unconstrained.cell()}, {result.over_budget} over the budget", flush=True)
@@ -264,14 +283,15 @@ def bench_network(name: str, worker: FinnWorker, tmp: Path) -> Result:
 
 def table_lines(results: list[Result]) -> list[str]:
     lines = [
-        "| network | device | space (points) | units / options | one-time prefix s | tabulate s "
-        "| LUT front in budget: points (s) | unconstrained LUT front: over budget "
+        "| network | device | space (points) | units / options | one-time prefix s | tabulate s (FINN raw) "
+        "| LUT front in budget: points (s) | same at FINN raw: points (s) | raw points over budget once counted "
+        "| unconstrained LUT front: over budget "
         "| Pareto LUT, BRAM_18K: points (s) | Pareto LUT, BRAM_18K, DSP: points (s) | builds = prediction |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if r.error is not None:
-            lines.append(f"| {r.name} | {r.device} | {r.error} |||||||||")
+            lines.append(f"| {r.name} | {r.device} | {r.error} |||||||||||")
             continue
         checked = [t for t in (r.lut, *r.sets) if t is not None]
         built = sum(len(t.build_s) for t in checked)
@@ -280,7 +300,8 @@ def table_lines(results: list[Result]) -> list[str]:
         over = unc.error if unc.error is not None else f"{r.over_budget} of {len(unc.points)}"
         lines.append(
             f"| {r.name} | {r.device} | {r.space_size:.2g} | {r.units} / {r.options} | {r.prefix_s:.1f} "
-            f"| {r.tabulate_s:.2f} | {r.lut.cell()} | {over} | {r.sets[0].cell()} | {r.sets[1].cell()} "
+            f"| {r.tabulate_s:.2f} ({r.raw_tabulate_s:.2f}) | {r.lut.cell()} | {r.raw_lut.cell() if r.raw_lut else '-'} "
+            f"| {r.raw_stop_fitting} | {over} | {r.sets[0].cell()} | {r.sets[1].cell()} "
             f"| {confirmed} / {built} |"
         )
     return lines

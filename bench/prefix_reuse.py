@@ -114,7 +114,7 @@ def bench(model: str, trials: int, seed: int, work: Path) -> dict:
         perf = json.loads((report / "estimate_network_performance.json").read_text())
         total = json.loads((report / "estimate_layer_resources.json").read_text())["total"]
         assert perf["estimated_throughput_fps"] == t.user_attrs["throughput_fps"]
-        assert all(total[r] == t.user_attrs[r] for r in ("LUT", "BRAM_18K", "URAM", "DSP"))
+        assert all(total[r] == t.user_attrs[f"finn_{r}"] for r in ("LUT", "BRAM_18K", "URAM", "DSP"))
     return {
         "model": model,
         "trials": trials,

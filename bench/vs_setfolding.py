@@ -28,10 +28,12 @@ A flow without ``step_target_fps_parallelization`` gets it inserted before
 ``layers``), replacing the default MVAU ram_style rule. Run from the repository root (zoo
 models are exported to studies/models).
 
-Columns: "dse LUT at >= SetFolding fps" is dse's cheapest feasible front point at least as
-fast as SetFolding's best (also built and confirmed); "with DWCs" adds the LUT of the
-data-width converters FINN inserts when it generates hardware (not in its estimates) to both
-sides; "builds in hardware" says whether SetFolding's best passes FINN's stream-width checks.
+Both sides are judged at dse's counted fidelity (FINN's estimators with the converters and
+FIFOs FINN inserts, plus the RTL corrections): a design fits when its count is within the
+budget. Columns: "dse LUT at >= SetFolding fps" is dse's cheapest feasible front point at least
+as fast as SetFolding's best (also built and confirmed); "same, FINN's raw estimate" compares
+the same two designs in FINN's raw numbers; "builds in hardware" says whether SetFolding's best
+passes FINN's stream-width checks.
 "dse s" is the front computation plus the confirming builds; "prefix s" is the shared
 one-time prefix (the first network's includes FINN's import in the worker).
 """
@@ -192,7 +194,7 @@ def run_build(worker: FinnWorker, plan: Any, out_dir: Path, build_config: dict[s
     started = time.perf_counter()
     try:
         result = worker.build(plan.target.model_path, out_dir, build_config, folding, overrides,
-                              prefix_dir=plan.target.prefix_dir, hoisted=hoisted, timeout=600)
+                              prefix_dir=plan.target.prefix_dir, hoisted=hoisted, timeout=600, counted=True)
     except (WorkerCrashed, WorkerTimeout) as exc:
         build.seconds = time.perf_counter() - started
         build.message = str(exc)
@@ -486,19 +488,18 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
-def with_dwcs(r: Result, eq_lut: float | None, sf_lut: float | None) -> str:
-    """dse / SetFolding LUT once each side's data-width converters are counted."""
-    if r.hw_dse is None or r.hw_sf is None or eq_lut is None or not sf_lut:
+def raw_ratio(r: Result) -> str:
+    """dse / SetFolding LUT in FINN's raw estimate (no converters, FIFOs or RTL corrections) of the same designs."""
+    sf = r.sf_best
+    if r.dse_equal is None or sf is None or not sf.metrics.get("finn_LUT"):
         return "-"
-    if r.hw_sf["errors"] or r.hw_dse["errors"]:
-        return "-"
-    return f"{(eq_lut + r.hw_dse['dwc_lut']) / (sf_lut + r.hw_sf['dwc_lut']):.3f}"
+    return f"{r.dse_equal.finn_resources['LUT'] / sf.metrics['finn_LUT']:.3f}"
 
 
 def table_lines(results: list[Result]) -> list[str]:
     lines = [
         "| network | device | dse best fps | SetFolding best fps | dse / SetFolding | dse LUT at >= SetFolding fps "
-        "| SetFolding LUT | dse / SetFolding LUT | same, with DWCs | SetFolding best builds in hardware "
+        "| SetFolding LUT | dse / SetFolding LUT | same, FINN's raw estimate | SetFolding best builds in hardware "
         "| dse builds | dse s | SetFolding builds | SetFolding s | prefix s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -514,7 +515,7 @@ def table_lines(results: list[Result]) -> list[str]:
         lines.append(
             f"| {r.name} | {r.device} | {fmt(best, 6)} | {fmt(sf_fps, 6)} | "
             f"{f'{best / sf_fps:.3f}' if sf_fps else '-'} | {fmt(eq_lut, 6)} | {fmt(sf_lut, 6)} | "
-            f"{f'{eq_lut / sf_lut:.3f}' if eq_lut is not None and sf_lut else '-'} | {with_dwcs(r, eq_lut, sf_lut)} | "
+            f"{f'{eq_lut / sf_lut:.3f}' if eq_lut is not None and sf_lut else '-'} | {raw_ratio(r)} | "
             f"{'-' if r.hw_sf is None else ('no' if r.hw_sf['errors'] else 'yes')} | "
             f"{r.dse_builds} | {r.dse_s:.1f} | {len(r.sf_builds)} | {r.sf_s:.1f} | {r.prefix_s:.1f} |"
         )
