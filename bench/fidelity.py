@@ -118,7 +118,7 @@ def run(nets: list[str], designs: int, node_timeout: float) -> None:
                     fmt(counted[0].throughput_fps) if counted else "none",
                     f"{seconds:.1f} / {fronts['finn_s']:.2f} / {fronts['counted_s']:.2f}",
                 ])
-                picked = frontier.spread(counted)[:designs] + ([best_raw] if best_raw else [])
+                picked = (frontier.spread(counted)[:designs] + ([best_raw] if best_raw else [])) if designs else []
                 totals: dict[str, list[float]] = {"finn": [], "counted": [], "synth": []}
                 for i, point in enumerate(picked):
                     result = worker.synth(plans["counted"].target.prefix_dir, plans["counted"].target.hoisted, plans["counted"].target.build_config,
@@ -181,7 +181,8 @@ def table(header: list[str], rows: list[list[Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=CLASSES, help="zoo networks with a flow (default: the five classes)")
-    parser.add_argument("--synth", type=int, default=3, help="counted-front designs per network to synthesize")
+    parser.add_argument("--synth", type=int, default=3,
+                        help="counted-front designs per network to synthesize (with the raw front's fastest; 0: none)")
     parser.add_argument("--node-timeout", type=float, default=300.0, help="seconds per node's synthesis")
     args = parser.parse_args()
     unknown = [m for m in args.models if m not in FLOWS]

@@ -133,3 +133,22 @@ def test_exported_trial_rebuilds_with_plain_finn(tfc_study, tmp_path):
     assert perf["max_cycles"] == best.user_attrs["max_cycles"]
     for res in ("LUT", "BRAM_18K", "URAM", "DSP"):
         assert total[res] == best.user_attrs[f"finn_{res}"]
+
+
+def test_a_space_may_ask_for_finns_raw_numbers(tmp_path, worker):
+    """fidelity: {level: finn}: the plain names are FINN's report numbers (no count is made), and the
+    run says what they leave out."""
+    from dse import study as study_mod
+    from tests.conftest import TFC_SMALL, write_config
+
+    config = write_config(tmp_path, TFC_SMALL.replace("n_trials: 6", "n_trials: 2") + "fidelity: {level: finn}\n")
+    plan = study_mod.prepare(config, storage=f"sqlite:///{tmp_path}/dse.db", worker=worker)
+    assert any("FINN's raw estimate" in note and "may not fit" in note for note in plan.notes)
+    assert study_mod.run(plan).completed == 2
+    for t in _complete(plan):
+        report = Path(t.user_attrs["trial_dir"]) / "report"
+        total = json.loads((report / "estimate_layer_resources.json").read_text())["total"]
+        assert t.user_attrs["fidelity"] == "finn" and not (report / "counted_resources.json").exists()
+        for res in ("LUT", "BRAM_18K", "URAM", "DSP"):
+            assert t.user_attrs[res] == t.user_attrs[f"finn_{res}"] == total[res]
+    plan.close()
