@@ -14,7 +14,7 @@ design fits (an RTL MVAU's LUTs are 0, its distributed-RAM weights appear nowher
   source and measured error.
 
 FIFO depths sized by simulation (Vivado's XSI) are usually deeper: the FIFO share of the
-count is a lower bound. Cycles are FINN's (converters and FIFOs never set the bottleneck here).
+count is a lower bound. Cycles and throughput stay FINN's: the count adds resources only.
 
 Runs in the FINN worker. Two entry points:
 
@@ -31,10 +31,6 @@ from typing import Any
 
 from dse.finn import ops
 from dse.metrics import RESOURCES
-
-#: Kinds of what the count adds to FINN's estimate (the breakdown every count reports).
-KINDS = ("dwc", "fifo", *dict.fromkeys(c.name for m in ops.OPS for c in m.corrections))
-
 
 def _raw(inst: Any, fpgapart: str) -> dict[str, float]:
     res = inst.node_res_estimation(fpgapart)
