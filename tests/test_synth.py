@@ -126,6 +126,14 @@ def test_mvu_counts_and_block_weights(block_net, block_counts):
     assert result["DSP"] == _mvu_dsps(PE, SIMD, WBITS, ABITS, narrow) == 8
     # the memstream with block weights: FINN's own BRAM estimate of the node (64 x 128 bits: 4)
     assert result["BRAM_18K"] == getCustomOp(node).bram_estimation(PART) == 4
+    # dse's count of the node: FINN says 0 LUT; the count is within its stated worst error (33%) of Yosys,
+    # and its DSPs are Yosys' (the lanes of mvu.sv)
+    from dse.finn.counted import node_count
+
+    counted, added = node_count(node.op_type, getCustomOp(node), PART, block_net)
+    assert getCustomOp(node).lut_estimation(PART) == 0 and "rtl_datapath" in added
+    assert abs(counted["LUT"] - result["LUT"]) <= 0.33 * result["LUT"], (counted, result)
+    assert counted["DSP"] == result["DSP"] and counted["BRAM_18K"] == result["BRAM_18K"]
 
 
 def test_distributed_weights_are_lutram_as_finn_hls_formula(block_net, block_counts, cache):
