@@ -174,6 +174,27 @@ ZOO: dict[str, ZooModel] = {
 #: The FINN flow of each zoo network that has one.
 FLOWS: dict[str, FinnFlow] = {name: entry.flow for name, entry in ZOO.items() if entry.flow is not None}
 
+
+def default_finn(model: str) -> dict[str, Any]:
+    """The FINN settings a design space on ``model`` gets when its file gives no ``finn.steps``.
+
+    A user's network (a file): FINN's estimate steps (``"estimate"``). A zoo network with a
+    flow: that flow (its steps, ``standalone_thresholds`` and options). The BNN-PYNQ networks:
+    ``"estimate+bnn"``, FINN's estimate steps after BNN-PYNQ's divide-by-255 input and top-1
+    output, which only they want (a signed input stops FINN's bit-width minimization).
+
+    >>> default_finn("my/net.onnx"), default_finn("tfc-w1a1")
+    ({'steps': 'estimate'}, {'steps': 'estimate+bnn'})
+    """
+    entry = ZOO.get(model)
+    if entry is None:
+        return {"steps": "estimate"}
+    if entry.flow is None:
+        return {"steps": "estimate+bnn"}
+    flow = entry.flow
+    return {"steps": list(flow.steps), "standalone_thresholds": flow.standalone_thresholds, **flow.options}
+
+
 #: Where exported zoo models are cached, relative to the working directory.
 DEFAULT_MODEL_DIR = Path("studies") / "models"
 
@@ -258,20 +279,23 @@ def zoo_file(name: str, model_dir: Path = DEFAULT_MODEL_DIR) -> Path:
     return model_dir / f"{name}.onnx"
 
 
-def resolve_model(spec: str, model_dir: Path = DEFAULT_MODEL_DIR) -> Path:
+def resolve_model(spec: str, model_dir: Path = DEFAULT_MODEL_DIR, base: str | Path | None = None) -> Path:
     """Turn a zoo name or a file path into an absolute path of an existing ONNX file.
 
-    Zoo models are exported once into ``model_dir`` and reused afterwards.
+    Zoo models are exported once into ``model_dir`` and reused afterwards. A relative path is
+    relative to ``base`` (the design-space file's folder), else to the working directory.
     """
     if spec in ZOO:
         target = zoo_file(spec, model_dir).resolve()
         if not target.exists():
             export_model(spec, target)
         return target
-    path = Path(spec).expanduser().resolve()
+    path = Path(spec).expanduser()
+    path = (Path(base) / path if base is not None else path).resolve()
     if not path.is_file():
         raise DseError(
-            f"model {spec!r} is neither a zoo model ({', '.join(sorted(ZOO))}) nor an existing file"
+            f"model {spec!r} is neither a zoo model ({', '.join(sorted(ZOO))}) nor an existing file "
+            f"({path} {'is not a file' if path.exists() else 'does not exist'})"
         )
     return path
 

@@ -9,7 +9,10 @@ attributes, so coupled nodes move together:
 * PE/SIMD values are the ones FINN's SetFolding would try (divisors of the folded dimension)
   that FINN's node code accepts; on HLS nodes ``PE*SIMD*bits`` of the weight (or window)
   stream stays within FINN's 8191-bit limit, with ``PE`` suggested after ``SIMD`` and its
-  range cut to the values that fit. RTL nodes have no such limit.
+  range cut to the values that fit. Embedded weights (``mem_mode: internal_embedded``) are
+  no stream, so the limit holds only with streamed ones: when a node's mem_mode is searched
+  and the limit differs between its values, the mem_mode knob is suggested first and the
+  PE/SIMD ranges follow it. RTL nodes have no such limit.
 * A sliding-window generator (SWG) feeding an MVAU that a rule gives a SIMD folds on its own,
   as in FINN's SetFolding: SIMD dividing its channels, or its whole window with
   ``parallel_window=1``, while the MVAU takes any SIMD of its rows (FINN joins the streams with
@@ -17,7 +20,9 @@ attributes, so coupled nodes move together:
   depthwise SWG follows the PE of the Pool/VVAU it feeds, and a VVAU's SIMD > 1 puts it in
   ``parallel_window`` mode (as SetFolding does).
 * Categorical knobs (``ram_style``, ``resType``, ``mem_mode``) offer only what FINN builds on
-  that node and device; a refused value is one line with FINN's reason.
+  that node and device; a refused value is one line with FINN's reason. Values FINN builds
+  only together (URAM weights need ``internal_decoupled``) become one knob over the valid
+  pairs, ``<node>.ram_style+mem_mode`` with values such as ``ultra+internal_decoupled``.
 
 PE/SIMD knobs are ordinal: the parameter ``<node>.<attr>_idx`` is an index into the sorted
 valid values (samplers learn that larger means more parallel). Categorical knobs are named
@@ -46,7 +51,13 @@ Assign = dict[str, dict[str, Any]]
 
 @dataclass
 class Knob:
-    """One Optuna parameter. ``options[i]`` assigns node attributes; ``values[i]`` labels it."""
+    """One Optuna parameter. ``options[i]`` assigns node attributes; ``values[i]`` labels it.
+
+    An ordinal knob may depend on knobs suggested before it (FINN's HLS stream limit): its
+    valid values are the prefix ``values[:count(chosen)]``. Categorical knobs never depend on
+    others (Optuna's categorical choices cannot change between trials); values FINN builds
+    only together are one categorical knob over the valid pairs.
+    """
 
     param: str
     node: str
@@ -54,15 +65,32 @@ class Knob:
     values: list[Any]
     options: list[Assign]
     ordinal: bool
-    #: For an MVAU PE knob: the SIMD knob it shares the weight-stream budget with.
+    #: For an HLS MVAU/VVAU PE knob: the SIMD knob it shares the stream budget with
+    #: (``value * SIMD <= budget``).
     pair: str | None = None
     pair_budget: int | None = None
+    #: The knob whose value decides the budget (the node's mem_mode: embedded weights are no
+    #: stream), and the budget under each of its values (None: no limit).
+    mode: str | None = None
+    budgets: dict[Any, int | None] | None = None
 
     def count(self, chosen: dict[str, Any]) -> int:
-        """How many options are valid given the values already chosen (a prefix if paired)."""
-        if self.pair is None or self.pair not in chosen:
+        """How many options are valid given the values already chosen (a prefix if limited)."""
+        budget = self.pair_budget
+        if self.mode is not None:
+            if self.mode not in chosen:
+                return len(self.values)
+            budget = self.budgets[chosen[self.mode]]  # type: ignore[index]
+        if budget is None:
             return len(self.values)
-        return sum(1 for v in self.values if v * chosen[self.pair] <= self.pair_budget)
+        if self.pair is not None and self.pair not in chosen:
+            return len(self.values)
+        factor = chosen[self.pair] if self.pair is not None else 1
+        return sum(1 for v in self.values if v * factor <= budget)
+
+    def depends_on(self) -> list[str]:
+        """The params of the knobs this knob's valid values depend on."""
+        return [p for p in (self.pair, self.mode) if p is not None]
 
 
 @dataclass
@@ -129,17 +157,30 @@ class Space:
         """Number of valid points, counted per independent group (never by listing them)."""
         if self.target_fps is not None:
             raise DseError("target_fps spaces are continuous: they have no finite grid")
-        dependents: dict[str, list[Knob]] = {}
+        parent = {k.param: k.param for k in self.knobs}
+
+        def find(param: str) -> str:
+            while parent[param] != param:
+                param = parent[param]
+            return param
+
+        for knob in self.knobs:  # knobs that depend on each other form one group
+            for other in knob.depends_on():
+                parent[find(knob.param)] = find(other)
+        groups: dict[str, list[Knob]] = {}
         for knob in self.knobs:
-            if knob.pair is not None:
-                dependents.setdefault(knob.pair, []).append(knob)
-        total = 1
-        for knob in self.knobs:
-            if knob.pair is not None:
-                continue  # counted with the knob it is paired with
-            deps = dependents.get(knob.param, [])
-            total *= sum(math.prod(d.count({knob.param: v}) for d in deps) for v in knob.values)
-        return total
+            groups.setdefault(find(knob.param), []).append(knob)
+
+        def count(knobs: list[Knob], chosen: dict[str, Any]) -> int:
+            knob, rest = knobs[0], knobs[1:]
+            if not rest:  # the last knob is counted, not walked
+                return knob.count(chosen)
+            total = 0
+            for value in knob.values[: knob.count(chosen)]:
+                total += count(rest, {**chosen, knob.param: value})
+            return total
+
+        return math.prod(count(knobs, {}) for knobs in groups.values())
 
     def grid(self) -> Iterator[dict[str, Any]]:
         """Every valid point as Optuna params (indices / categorical values), in a fixed order."""
@@ -252,16 +293,19 @@ def build_space(
 
     # Categorical values FINN builds, per node. A rule over several nodes (op_type: MVAU on
     # HLS and RTL MVAUs) gives each node the values it builds; a value no node builds is an error.
+    # Knobs another value needs (URAM needs mem_mode internal_decoupled) are resolved first:
+    # what a node is offered of them decides whether the value that needs them is built.
+    needed = {need.other for m in ops.OPS for need in m.needs}
     accepted: dict[tuple[str, str], list[str]] = {}
     refusals: dict[tuple[str, str], dict[str, str]] = {}
     accepted_by_rule: dict[str, set[str]] = {}
-    for (name, attr), (value, where) in decided.items():
+    for (name, attr), (value, where) in sorted(decided.items(), key=lambda item: item[0][1] not in needed):
         if attr not in ops.CHOICE_ATTRS:
             continue
         n = by_name[name]
-        offered_modes = decided.get((name, "mem_mode"), (None,))[0]
-        allowed, refused = ops.model_of(n["op_type"]).choice_values(  # type: ignore[union-attr]
-            {**n, "mem_modes_offered": offered_modes}, attr, device)
+        offered = {a: [v for v in decided[(name, a)][0] if v in accepted[(name, a)]]
+                   for a in needed if (name, a) in accepted}
+        allowed, refused = ops.model_of(n["op_type"]).choice_values(n, attr, device, offered)  # type: ignore[union-attr]
         accepted[(name, attr)], refusals[(name, attr)] = allowed, refused
         accepted_by_rule.setdefault(where, set()).update(v for v in value if v in allowed)
 
@@ -290,47 +334,150 @@ def build_space(
             spec_value, where = decided[(name, attr)]
             valid = _fold_values(n, model, attr, swg)
             chosen[attr] = _select(spec_value, sorted(valid), where, name, attr)
-        simd_knob = None
-        budget = ops.HLS_STREAM_LIMIT // n["pair_bits"] if n.get("pair_bits") else None
-        for attr in model.folds:
-            if attr not in chosen:
-                continue
-            values, where = chosen[attr], decided[(name, attr)][1]
-            pair: dict[str, Any] = {}
-            if attr == "SIMD" and budget is not None:
-                values = [s for s in values if s * min(chosen.get("PE", [1])) <= budget]
-                if not values:
-                    raise DseError(f"{where}: no SIMD of {name} fits FINN's {ops.HLS_STREAM_LIMIT}-bit HLS stream limit")
-            if attr == "PE" and budget is not None:
-                if simd_knob is None:
-                    simd_now = chosen["SIMD"][0] if "SIMD" in chosen else int(n["attrs"].get("SIMD") or 1)
-                    values = [p for p in values if p * simd_now <= budget]
-                    if not values:
-                        raise DseError(f"{where}: no PE of {name} fits FINN's {ops.HLS_STREAM_LIMIT}-bit HLS stream limit")
-                else:
-                    pair = {"pair": simd_knob.param, "pair_budget": budget}
+        choices = _choices(n, model, decided, accepted, refusals, accepted_by_rule, device)
+        # FINN's HLS stream limit depends on the node's mem_mode (embedded weights are no
+        # stream): the knob that sets it comes first when a PE/SIMD limit differs between its values
+        carrier = next((c for c in choices if c.modes is not None and len(c.values) > 1), None)
+        if carrier is not None:
+            modes = dict(zip(carrier.values, carrier.modes))  # type: ignore[arg-type]
+        else:
+            modes = {None: next((c.modes[0] for c in choices if c.modes is not None), n["attrs"].get("mem_mode"))}
+        folds = _fold_limits(n, model, chosen, {m: ops.stream_bits(n, m) for m in set(modes.values())},
+                             {a: decided[(name, a)][1] for a in chosen}, several_modes=carrier is not None)
+        dependent = any(len(set(budgets.values())) > 1 for _, budgets, _ in folds.values())
+        if dependent:
+            add(name, carrier.attr, carrier.values, carrier.options, False)  # type: ignore[union-attr]
+        simd_knob: Knob | None = None
+        for attr, (values, budgets, paired) in folds.items():
+            pair = simd_knob.param if paired and simd_knob is not None else None
+            distinct = set(budgets.values())
+            limit: dict[str, Any] = {}
+            if len(distinct) > 1:  # the budget follows the mem_mode knob
+                limit = {"pair": pair, "mode": f"{name}.{carrier.attr}",  # type: ignore[union-attr]
+                         "budgets": {value: budgets[mode] for value, mode in modes.items()}}
+            elif pair is not None and distinct != {None}:
+                limit = {"pair": pair, "pair_budget": distinct.pop()}
             options = [_fold_option(n, model, attr, v, swg, chosen) for v in values]
-            knob = add(name, attr, values, options, True, **pair)
+            knob = add(name, attr, values, options, True, **limit)
             if attr == "SIMD":
                 simd_knob = knob
-        for attr in ops.CHOICE_ATTRS:
-            choice = decided.get((name, attr))
-            if choice is None:
-                continue
-            vals = [v for v in dict.fromkeys(choice[0]) if v in accepted[(name, attr)]]
-            for value in choice[0]:
-                if value not in accepted_by_rule[choice[1]]:  # no node of the rule takes it: say why
-                    reason = refusals[(name, attr)].get(value) or f"allowed: {', '.join(accepted[(name, attr)])}"
-                    raise DseError(f"{choice[1]}: {value!r} is not built by FINN for {name}: {reason}")
-            if vals:
-                add(name, attr, vals, [{name: model.assign(attr, v, device)} for v in vals], False)
-
+        for choice in choices:
+            if not (dependent and choice is carrier):
+                add(name, choice.attr, choice.values, choice.options, False)
     target = None
     wwidth = None
     if spec.target_fps is not None:
         target = (spec.target_fps.min, spec.target_fps.max)
         wwidth = spec.target_fps.mvau_wwidth_max
     return Space(knobs=knobs, fixed=fixed, target_fps=target, wwidth_choices=wwidth)
+
+
+@dataclass
+class _Choice:
+    """One categorical knob of a node: its values, the node attributes each sets, and the
+    mem_mode each gives the node (None when the knob does not set mem_mode)."""
+
+    attr: str
+    values: list[Any]
+    options: list[Assign]
+    modes: list[Any] | None
+
+
+def _choices(
+    n: dict[str, Any], model: ops.OpModel, decided: dict[tuple[str, str], tuple[Any, str]],
+    accepted: dict[tuple[str, str], list[str]], refusals: dict[tuple[str, str], dict[str, str]],
+    accepted_by_rule: dict[str, set[str]], device: DeviceFacts,
+) -> list[_Choice]:
+    """The categorical knobs of node ``n``: what the rules offer and FINN builds on it. Values
+    FINN builds only together (URAM weights with internal_decoupled) are one knob over the
+    valid pairs, ``"ultra+internal_decoupled"``, so that every offered point is built."""
+    name = n["name"]
+    vals: dict[str, list[Any]] = {}
+    wheres: dict[str, str] = {}
+    for attr in ops.CHOICE_ATTRS:
+        choice = decided.get((name, attr))
+        if choice is None:
+            continue
+        for value in choice[0]:
+            if value not in accepted_by_rule[choice[1]]:  # no node of the rule takes it: say why
+                reason = refusals[(name, attr)].get(value) or f"allowed: {', '.join(accepted[(name, attr)])}"
+                raise DseError(f"{choice[1]}: {value!r} is not built by FINN for {name}: {reason}")
+        values = [v for v in dict.fromkeys(choice[0]) if v in accepted[(name, attr)]]
+        if values:
+            vals[attr], wheres[attr] = values, choice[1]
+    fused: dict[str, tuple[str, list[tuple[Any, Any]]]] = {}
+    for need in model.active_needs(device):
+        own = n.get("attrs", {})  # a knob no rule searches keeps the node's own value
+        mine, theirs = vals.get(need.attr, [own.get(need.attr)]), vals.get(need.other, [own.get(need.other)])
+        pairs = [(a, b) for a in mine for b in theirs if need.ok({need.attr: a, need.other: b})]
+        if need.attr in vals and need.other in vals:
+            if len(pairs) < len(vals[need.attr]) * len(vals[need.other]):
+                fused[need.attr] = (need.other, pairs)
+        elif need.other in vals:  # the node's own value needs some of the offered ones
+            kept = [b for b in vals[need.other] if any(b == pair[1] for pair in pairs)]
+            if not kept:
+                raise DseError(f"{wheres[need.other]}: no value is built by FINN for {name}: {need.reason}")
+            vals[need.other] = kept
+    out = []
+    partners = {other for other, _ in fused.values()}
+    for attr in ops.CHOICE_ATTRS:
+        if attr not in vals or attr in partners:
+            continue
+        if attr in fused:
+            other, pairs = fused[attr]
+            label, values = f"{attr}+{other}", [f"{a}+{b}" for a, b in pairs]
+            options = [{name: {**model.assign(attr, a, device), **model.assign(other, b, device)}} for a, b in pairs]
+        else:
+            label, values = attr, vals[attr]
+            options = [{name: model.assign(attr, v, device)} for v in values]
+        sets_mode = any("mem_mode" in o[name] for o in options)
+        out.append(_Choice(label, values, options, [o[name].get("mem_mode") for o in options] if sets_mode else None))
+    return out
+
+
+def _fold_limits(
+    n: dict[str, Any], model: ops.OpModel, chosen: dict[str, list[int]], limits: dict[Any, tuple[int | None, int | None]],
+    wheres: dict[str, str], several_modes: bool,
+) -> dict[str, tuple[list[int], dict[Any, int | None], bool]]:
+    """Per fold knob of ``n`` (in suggestion order): its values that fit FINN's HLS stream limit
+    under some mem_mode, the budget under each mode (:func:`_fold_budget`; None where no value
+    reaches it), and whether it is a PE paired with a SIMD knob. Updates ``chosen``; a mode
+    under which no value fits is an error."""
+    out: dict[str, tuple[list[int], dict[Any, int | None], bool]] = {}
+    for attr in model.folds:
+        if attr not in chosen:
+            continue
+        paired = attr == "PE" and "SIMD" in out and len(out["SIMD"][0]) > 1
+        budgets = {m: _fold_budget(n, attr, bits, chosen, paired) for m, bits in limits.items()}
+        least, most = (min(chosen["SIMD"]), max(chosen["SIMD"])) if paired else (1, 1)
+        values = [v for v in chosen[attr] if any(b is None or v * least <= b for b in budgets.values())]
+        for mode, budget in budgets.items():
+            if not values or (budget is not None and values[0] * least > budget):
+                with_mode = f" with mem_mode {mode}" if several_modes else ""
+                raise DseError(f"{wheres[attr]}: no {attr} of {n['name']} fits FINN's {ops.HLS_STREAM_LIMIT}-bit "
+                               f"HLS stream limit{with_mode}")
+        chosen[attr] = values
+        out[attr] = (values, {m: None if b is None or values[-1] * most <= b else b for m, b in budgets.items()}, paired)
+    return out
+
+
+def _fold_budget(n: dict[str, Any], attr: str, bits: tuple[int | None, int | None], chosen: dict[str, list[int]],
+                 paired: bool) -> int | None:
+    """What FINN's HLS stream limit leaves a fold knob of ``n`` under one mem_mode's stream bits
+    (:func:`dse.finn.ops.stream_bits`): the largest SIMD, the largest ``PE*SIMD`` of a PE paired
+    with a SIMD knob, else the largest PE; None: no limit."""
+    pair_bits, simd_bits = bits
+    limit = ops.HLS_STREAM_LIMIT
+    if attr == "SIMD":
+        pe = min(chosen["PE"]) if "PE" in chosen else int(n["attrs"].get("PE") or 1)
+        caps = ([limit // (pair_bits * pe)] if pair_bits else []) + ([limit // simd_bits] if simd_bits else [])
+        return min(caps) if caps else None
+    if attr == "PE" and pair_bits:
+        if paired:
+            return limit // pair_bits
+        simd = chosen["SIMD"][0] if "SIMD" in chosen else int(n["attrs"].get("SIMD") or 1)
+        return limit // (pair_bits * simd)
+    return None
 
 
 def _op_matches(n: dict[str, Any], pattern: str) -> bool:

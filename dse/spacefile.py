@@ -88,9 +88,13 @@ class LayerRule(_Strict):
 
 
 class FinnKnobs(_Strict):
-    """FINN settings that shape the graph before folding (they change the prefix)."""
+    """FINN settings that shape the graph before folding (they change the prefix).
 
-    steps: Literal["estimate", "estimate+bnn"] | list[str] = "estimate+bnn"
+    ``steps`` left out: the model's default (:func:`dse.models.default_finn`), filled in when
+    the file is loaded, so the study's space key holds the steps it really runs.
+    """
+
+    steps: Literal["estimate", "estimate+bnn"] | list[str] | None = None
     standalone_thresholds: bool = False
     minimize_bit_width: bool = True
     mvau_wwidth_max: int = Field(default=36, ge=1)
@@ -209,6 +213,18 @@ class DesignSpaceFile(_Strict):
                 "or a dotted path to an Optuna sampler class"
             )
         return value
+
+    @model_validator(mode="after")
+    def _finn_defaults(self) -> "DesignSpaceFile":
+        # no finn.steps: the model's own (a zoo flow's settings too, where the file sets none)
+        if self.finn.steps is None:
+            from dse.models import default_finn
+
+            given = self.finn.model_fields_set
+            for key, value in default_finn(self.model).items():
+                if key == "steps" or (key in FinnKnobs.model_fields and key not in given):
+                    setattr(self.finn, key, value)
+        return self
 
     @model_validator(mode="after")
     def _folding_mode(self) -> "DesignSpaceFile":

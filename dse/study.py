@@ -43,7 +43,7 @@ from dse.storage import DseStorage, NoMoreTrials, open_storage
 from dse.storage_url import artifact_dir, artifact_root, is_sqlite, mask_url, sqlite_path, storage_identity, storage_url
 
 #: Bumped whenever the content of a prefix cache entry changes, so old entries are not reused.
-PREFIX_LAYOUT = 3
+PREFIX_LAYOUT = 4
 _RUN_KEYS = ("name", "description", "n_trials", "sampler", "sampler_options", "seed")
 #: Seconds between a worker's heartbeats on a server database (a dead worker's trial is
 #: re-queued after three missed beats).
@@ -57,11 +57,30 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def _steps(spec_steps: Any) -> list[str]:
+    """FINN's step list for ``finn.steps`` (a preset or a list; the file's loader fills in the
+    model's default, :func:`dse.models.default_finn`)."""
     if spec_steps == "estimate":
         return list(adapter.ESTIMATE_STEPS)
     if spec_steps == "estimate+bnn":
         return adapter.BNN_PRE_POST_STEPS + adapter.ESTIMATE_STEPS
     return list(spec_steps)
+
+
+def _step_hint(failed_step: str | None, steps: list[str], model: str) -> str | None:
+    """What to try when a check of FINN's own fails inside one of its steps on this network, or
+    None (the failure is elsewhere: loading the model, or a custom step of the user's)."""
+    own = {adapter.step_name(s) for s in steps if "." not in s or s.startswith("finn.")}
+    if failed_step is None or failed_step not in own:
+        return None
+    bnn = [s for s in adapter.BNN_PRE_POST_STEPS if s in steps]
+    if bnn and not (model in ZOO and ZOO[model].source == "bnn_pynq"):
+        return ("the steps add BNN-PYNQ's divide-by-255 input and top-1 output (finn.steps: estimate+bnn), made for "
+                "the BNN-PYNQ networks' unsigned pixels; try finn.steps: estimate")
+    if steps != adapter.ESTIMATE_STEPS:
+        return ("these steps may not suit this network; try finn.steps: estimate (FINN's estimate flow), or the "
+                "steps of finn-plus's flow for this kind of network (custom steps by dotted path)")
+    return ("FINN's estimate flow does not take this network as it is; give finn.steps the flow of its network "
+            "class (finn-plus's benchmark flows: `dse models list` shows the zoo's), custom steps by dotted path")
 
 
 def space_key(space_file: SpaceFile) -> str:
@@ -349,7 +368,9 @@ def _prepare_study(setup: _Setup, worker: FinnWorker) -> Plan:
     if not probe["ok"]:
         step = probe.get("failed_step") or "loading the model"
         log = f" (FINN's log: {probe['log']})" if probe.get("log") else ""
-        raise DseError(f"{origin}: model: FINN cannot build {spec.model!r} (at {step}): {probe['message']}{log}")
+        hint = _step_hint(probe.get("failed_step"), build_config["steps"], spec.model)  # a check of FINN's own
+        raise DseError(f"{origin}: model: FINN cannot build {spec.model!r} (at {step}): {probe['message']}{log}"
+                       + (f"; hint: {hint}" if hint else ""))
     space = build_space(spec, probe["nodes"], origin, device.facts)
     grid = sampler_name == "grid"
     if grid:
@@ -577,12 +598,14 @@ def _safe_name(name: str) -> str:
 def _study_model(spec_model: str, study_dir: Path, origin: str, announce: Callable[[str], None]) -> tuple[Path, str]:
     """The exact ONNX the study builds, copied into its folder under its own hash (immutable).
 
-    Returns the copy's path and its sha256.
+    ``origin`` is the design-space file: a relative model path is relative to its folder (as
+    ``finn.specialize_layers_config_file`` is), whatever the working directory. Returns the
+    copy's path and its sha256.
     """
     if spec_model in ZOO and not zoo_file(spec_model).exists():
         announce(f"exporting {spec_model} from Brevitas (random weights; once)...")
     try:
-        source = resolve_model(spec_model)
+        source = resolve_model(spec_model, base=Path(origin).parent)
     except DseError as exc:
         raise DseError(f"{origin}: model: {exc}") from None
     digest = sha256_of(source)

@@ -34,10 +34,12 @@ MAX_OPTIONS = 120
 
 
 #: Categorical knobs asked of every family that has them (the space keeps, per node, what FINN builds).
+#: HLS MVAU/VVAU search both memory modes: URAM only with internal_decoupled, and FINN's stream
+#: limit on PE*SIMD only for streamed (not embedded) weights (issue 18).
 CHOICES = {
-    "MVAU_hls": "resType: [lut, dsp]\n    ram_style: {ram}\n    mem_mode: [internal_decoupled]",
+    "MVAU_hls": "resType: [lut, dsp]\n    ram_style: {ram}\n    mem_mode: [internal_decoupled, internal_embedded]",
     "MVAU_rtl": "resType: [auto, dsp]\n    ram_style: {ram}\n    mem_mode: [internal_decoupled]",
-    "VVAU_hls": "resType: [lut, dsp]\n    ram_style: {ram}\n    mem_mode: [internal_decoupled]",
+    "VVAU_hls": "resType: [lut, dsp]\n    ram_style: {ram}\n    mem_mode: [internal_decoupled, internal_embedded]",
     "Thresholding_hls": "ram_style: [block, distributed]\n    mem_mode: [internal_decoupled, internal_embedded]",
     "Thresholding_rtl": "ram_style: [auto, block]",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -26,10 +27,13 @@ def node(name, op_type, family, folds, producer=None, consumers=(), choices=None
 
 
 def mvau(name, mh, mw, bits=1, producer=None, consumers=(), impl="hls"):
+    # hls/matrixvectoractivation_hls.py get_ap_int_max_w: PE*SIMD*W streamed, SIMD*W embedded
+    hls = impl == "hls"
     return node(name, f"MVAU_{impl}", "MVAU", {"SIMD": divisors(mw), "PE": divisors(mh)}, producer, consumers,
                 {"ram_style": RAM_STYLES, "resType": ["auto", "dsp", "lut"],
                  "mem_mode": ["dynamic", "external", "internal_decoupled", "internal_embedded"]},
-                weight_bits=bits, binary_weights=bits == 1, pair_bits=bits if impl == "hls" else None)
+                weight_bits=bits, binary_weights=bits == 1, pair_bits=bits if hls else None,
+                embedded_pair_bits=None, embedded_simd_bits=bits if hls else None)
 
 
 def swg(name, channels, kernel=9, depthwise=False, consumers=(), producer=None):
@@ -41,7 +45,7 @@ def vvau(name, channels, kernel=9, producer=None, bits=4):
     return node(name, "VVAU_hls", "VVAU", {"SIMD": divisors(kernel), "PE": divisors(channels)}, producer, (),
                 {"ram_style": RAM_STYLES, "resType": ["auto", "dsp", "lut"],
                  "mem_mode": ["external", "internal_decoupled", "internal_embedded"]},
-                weight_bits=bits, binary_weights=False, pair_bits=bits)
+                weight_bits=bits, binary_weights=False, pair_bits=bits, embedded_pair_bits=4, embedded_simd_bits=None)
 
 
 def spec(layers_yaml: str = "", extra: str = ""):
@@ -174,8 +178,9 @@ def test_uram_weights_are_runtime_writeable_off_versal_and_refused_without_uram(
     assert next(k for k in versal.knobs if k.attr == "ram_style").options[1] == {"MVAU_hls_0": {"ram_style": "ultra"}}
     with pytest.raises(DseError, match=r"layers\[0\]\.ram_style: 'ultra' needs URAM, and xc7z020clg400-1 has none"):
         build_space(spec(layers), nodes, "f", PYNQ)
-    with pytest.raises(DseError, match=r"URAM weights need mem_mode internal_decoupled"):
-        build_space(spec(layers + "    mem_mode: [internal_embedded, internal_decoupled]\n"), nodes, "f", ZCU104)
+    with pytest.raises(DseError, match=r"'ultra' is not built by FINN for MVAU_hls_0: URAM weights need mem_mode "
+                                       r"internal_decoupled"):
+        build_space(spec(layers + "    mem_mode: [internal_embedded]\n"), nodes, "f", ZCU104)
 
 
 def test_vvau_simd_puts_its_depthwise_generator_in_parallel_window_mode():
@@ -227,3 +232,120 @@ def test_rtl_mvau_weights_are_always_streamed():
     assert next(k for k in space.knobs if k.attr == "mem_mode").node == "MVAU_hls_1"
     with pytest.raises(DseError, match="MVAU_rtl_0: FINN's RTL MVU/VVU streams its weights"):
         build_space(spec("  - match: {name: MVAU_rtl_0}\n    mem_mode: [internal_embedded]\n"), nodes, "f", ZCU104)
+
+
+# -- issue 18: embedded weights are no stream; URAM only with internal_decoupled --------------
+
+DECOUPLED, EMBEDDED = "internal_decoupled", "internal_embedded"
+
+
+def _valid_for_finn(pe, simd, bits, ram_style, mem_mode):
+    """FINN's rules the space must keep (hls/matrixvectoractivation_hls.py get_ap_int_max_w,
+    matrixvectoractivation.py get_instream_width(1) and generate_hdl): streamed weights within
+    8191 bits, embedded ones only their single-PE entry SIMD*W; URAM weights streamed."""
+    streamed = mem_mode != EMBEDDED
+    if streamed and pe * simd * bits > WEIGHT_STREAM_LIMIT or simd * bits > WEIGHT_STREAM_LIMIT:
+        return False
+    return ram_style != "ultra" or mem_mode == DECOUPLED
+
+
+def _points(space, name):
+    """Every grid point of ``space`` as FINN attributes (pe, simd, ram_style, mem_mode) of ``name``."""
+    out = []
+    for params in space.grid():
+        attrs = space.folding_from_params(params)[name]
+        out.append((attrs.get("PE", 1), attrs.get("SIMD", 1), attrs.get("ram_style"), attrs.get("mem_mode")))
+    return out
+
+
+def test_embedded_weights_are_not_held_to_the_weight_stream_limit():
+    """The issue's layer: SIMD 288 x PE 8 x 4 bit = 9216 bits, which FINN builds with embedded weights."""
+    nodes = [mvau("MVAU_hls_1", 16, 288, bits=4)]
+    fixed = "  - match: {name: MVAU_hls_1}\n    SIMD: [288]\n    PE: [8]\n"
+    space = build_space(spec(fixed + "    mem_mode: [internal_embedded]\n"), nodes, "f", ZCU104)
+    assert space.knobs == [] and space.fixed == {"MVAU_hls_1": {"SIMD": 288, "PE": 8, "mem_mode": EMBEDDED}}
+    with pytest.raises(DseError, match=r"layers\[0\]\.SIMD: no SIMD of MVAU_hls_1 fits FINN's 8191-bit HLS stream limit$"):
+        build_space(spec(fixed + "    mem_mode: [internal_decoupled]\n"), nodes, "f", ZCU104)
+    with pytest.raises(DseError, match=r"no SIMD of MVAU_hls_1 fits FINN's 8191-bit HLS stream limit with mem_mode "
+                                       r"internal_decoupled"):
+        build_space(spec(fixed + "    mem_mode: [internal_decoupled, internal_embedded]\n"), nodes, "f", ZCU104)
+    # every PE and SIMD with embedded weights; the weight stream's limit with decoupled ones
+    both = build_space(spec("  - match: {op_type: MVAU}\n    PE: all\n    SIMD: all\n"
+                            "    mem_mode: [internal_decoupled, internal_embedded]\n"), nodes, "f", ZCU104)
+    assert [k.param for k in both.knobs] == ["MVAU_hls_1.mem_mode", "MVAU_hls_1.SIMD_idx", "MVAU_hls_1.PE_idx"]
+    points = _points(both, "MVAU_hls_1")
+    assert len(points) == len(set(points)) == both.grid_size()
+    assert {p[3] for p in points if p[:2] == (16, 288)} == {EMBEDDED}
+    expected = {(p, s, None, m) for p in divisors(16) for s in divisors(288) for m in (DECOUPLED, EMBEDDED)
+                if _valid_for_finn(p, s, 4, None, m)}
+    assert set(points) == expected
+    trial = _FixedTrial()  # the last categorical value (embedded) and the highest index allowed
+    folding, _ = both.suggest(trial)
+    assert folding["MVAU_hls_1"] == {"mem_mode": EMBEDDED, "SIMD": 288, "PE": 16}
+    assert both.folding_from_params(trial.params) == folding
+    with pytest.raises(ValueError):  # 288 x 16 is refused with decoupled weights
+        both.folding_from_params({**trial.params, "MVAU_hls_1.mem_mode": DECOUPLED})
+
+
+def test_the_frontier_enumerates_the_same_valid_points():
+    from dse import frontier
+
+    nodes = [mvau("MVAU_hls_0", 16, 288, bits=4), mvau("MVAU_hls_1", 8, 16, bits=4, producer="MVAU_hls_0")]
+    layers = ("  - match: {op_type: MVAU}\n    PE: all\n    SIMD: all\n    ram_style: [block, ultra]\n"
+              "    mem_mode: [internal_decoupled, internal_embedded]\n")
+    space = build_space(spec(layers), nodes, "f", ZCU104)
+    grid = {tuple(sorted(p.items())) for p in space.grid()}
+    units = frontier.units_of(space)
+    options = [frontier._options(knobs) for knobs in units]
+    assert len(units) == 2 and math.prod(len(o) for o in options) == len(grid) == space.grid_size()
+    for unit in options:
+        for option in unit:
+            (name, attrs), = option.assign.items()
+            assert _valid_for_finn(attrs["PE"], attrs["SIMD"], 4, attrs["ram_style"], attrs["mem_mode"]), option
+
+
+def test_uram_with_both_mem_modes_offers_only_the_valid_pairs():
+    nodes = [mvau("MVAU_hls_0", 64, 784, bits=4)]
+    layers = "  - match: {op_type: MVAU}\n    ram_style: [block, ultra]\n    mem_mode: [internal_decoupled, internal_embedded]\n"
+    space = build_space(spec(layers), nodes, "f", ZCU104)
+    (knob,) = [k for k in space.knobs if not k.ordinal]
+    assert knob.param == "MVAU_hls_0.ram_style+mem_mode"
+    assert knob.values == ["block+internal_decoupled", "block+internal_embedded", "ultra+internal_decoupled"]
+    assert knob.options[2] == {"MVAU_hls_0": {"ram_style": "ultra", "runtime_writeable_weights": 1, "mem_mode": DECOUPLED}}
+    points = _points(space, "MVAU_hls_0")
+    assert {(r, m) for _, _, r, m in points} == {("block", DECOUPLED), ("block", EMBEDDED), ("ultra", DECOUPLED)}
+    assert all(_valid_for_finn(*p[:2], 4, *p[2:]) for p in points)
+    # a URAM-only rule with both modes: the one valid pair, fixed
+    only = build_space(spec(layers.replace("[block, ultra]", "[ultra]")), nodes, "f", ZCU104)
+    assert only.fixed["MVAU_hls_0"] == {"ram_style": "ultra", "runtime_writeable_weights": 1, "mem_mode": DECOUPLED}
+    # HLS thresholds: URAM needs internal_decoupled off Versal only
+    thr = node("Thresholding_hls_0", "Thresholding_hls", "Thresholding", {"PE": [1, 2, 4]},
+               choices={"ram_style": ["block", "distributed", "ultra"], "mem_mode": [DECOUPLED, EMBEDDED]})
+    rule = "  - match: {op_type: Thresholding}\n    ram_style: [block, ultra]\n    mem_mode: [internal_decoupled, internal_embedded]\n"
+    assert [k.param for k in build_space(spec(rule), [thr], "f", ZCU104).knobs] == ["Thresholding_hls_0.ram_style+mem_mode"]
+    versal = DeviceFacts("xcvc1902-vsva2197-2MP-e-S", has_uram=True)
+    assert [k.param for k in build_space(spec(rule), [thr], "f", versal).knobs] == ["Thresholding_hls_0.ram_style",
+                                                                                 "Thresholding_hls_0.mem_mode"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(mh=st.integers(1, 64), mw=st.integers(1, 1200), bits=st.sampled_from([1, 2, 4, 8]),
+       styles=st.lists(st.sampled_from(["auto", "block", "distributed", "ultra"]), min_size=1, max_size=3, unique=True),
+       modes=st.lists(st.sampled_from([DECOUPLED, EMBEDDED]), min_size=1, max_size=2, unique=True))
+def test_mvau_spaces_offer_exactly_the_combinations_finn_builds(mh, mw, bits, styles, modes):
+    nodes = [mvau("MVAU_hls_0", mh, mw, bits)]
+    layers = f"  - match: {{op_type: MVAU}}\n    PE: all\n    SIMD: all\n    ram_style: {styles}\n    mem_mode: {modes}\n"
+    expected = {(p, s, r, m) for p in divisors(mh) for s in divisors(mw) for r in styles for m in modes
+                if _valid_for_finn(p, s, bits, r, m)}
+    if "ultra" in styles and DECOUPLED not in modes:
+        with pytest.raises(DseError, match="URAM weights need mem_mode internal_decoupled"):
+            build_space(spec(layers), nodes, "f", ZCU104)
+        return
+    try:
+        space = build_space(spec(layers), nodes, "f", ZCU104)
+    except DseError as exc:  # only when a mode the rule asks for has no folding FINN builds
+        assert "HLS stream limit" in str(exc) and any(all(e[3] != m for e in expected) for m in modes)
+        return
+    points = _points(space, "MVAU_hls_0")
+    assert len(points) == space.grid_size()
+    assert set(points) == expected

@@ -73,6 +73,28 @@ Rule = Callable[[dict[str, Any], DeviceFacts], dict[str, str]]
 
 
 @dataclass(frozen=True)
+class Needs:
+    """A categorical value FINN builds only together with some values of another knob of the node.
+
+    ``ram_style: ultra`` needs ``mem_mode: internal_decoupled``: the space offers the value when
+    the node may take an allowed value of ``other``, and then only in those combinations (one
+    knob over the valid pairs when both are searched).
+    """
+
+    attr: str
+    value: str
+    other: str
+    allowed: tuple[str, ...]
+    reason: str
+    #: whether it holds on a device (default: on every device)
+    on: Callable[[DeviceFacts], bool] = lambda device: True
+
+    def ok(self, values: dict[str, Any]) -> bool:
+        """Whether one combination of the node's values (``{attr: value}``) is built by FINN."""
+        return values.get(self.attr) != self.value or values.get(self.other) in self.allowed
+
+
+@dataclass(frozen=True)
 class Correction:
     """What FINN's estimate of an op family leaves out, added at the counted fidelity.
 
@@ -120,6 +142,12 @@ class OpModel:
     #: bits per PE*SIMD element of the widest joint stream of an HLS node (weights, or the
     #: VVAU's input window), for FINN's HLS stream limit on PE*SIMD together
     pair_bits: Callable[[Any], int | None] = lambda inst: None
+    #: the same when the weights are embedded (mem_mode internal_embedded: FINN streams no
+    #: weights), and the bits per SIMD alone that FINN's HLS code still holds (see :func:`stream_bits`)
+    embedded_pair_bits: Callable[[Any], int | None] = lambda inst: None
+    embedded_simd_bits: Callable[[Any], int | None] = lambda inst: None
+    #: categorical values FINN builds only with some values of another knob (URAM weights)
+    needs: tuple[Needs, ...] = ()
     #: a sliding-window generator: its consumer may drive it (``swg``); when it has a knob of
     #: its own, its whole window at once (``parallel_window``) is one more SIMD value
     driven_by_consumer: bool = False
@@ -131,8 +159,14 @@ class OpModel:
     def matches(self, op_type: str) -> bool:
         return any(fnmatch.fnmatchcase(op_type, p) for p in self.op_types)
 
-    def choice_values(self, node: dict[str, Any], attr: str, device: DeviceFacts) -> tuple[list[str], dict[str, str]]:
-        """FINN's allowed values of ``attr`` on ``node`` that it builds on ``device``, and why others are not."""
+    def choice_values(self, node: dict[str, Any], attr: str, device: DeviceFacts,
+                      offered: dict[str, list[Any]] | None = None) -> tuple[list[str], dict[str, str]]:
+        """FINN's allowed values of ``attr`` on ``node`` that it builds on ``device``, and why others are not.
+
+        ``offered``: the values the space offers on this node for its other knobs (a knob not
+        in it keeps the node's own value); a value that :attr:`needs` another knob's value is
+        refused only when none of the offered values is one it needs.
+        """
         allowed = list(node["choices"].get(attr, []))
         refused: dict[str, str] = {}
         if attr == "mem_mode":
@@ -145,7 +179,17 @@ class OpModel:
             if rule_attr == attr:
                 for value, reason in rule(node, device).items():
                     refused.setdefault(value, reason)
+        for need in self.active_needs(device):
+            if need.attr == attr:
+                others = (offered or {}).get(need.other) or [node.get("attrs", {}).get(need.other)]
+                known = [o for o in others if o is not None]
+                if known and not any(o in need.allowed for o in known):
+                    refused.setdefault(need.value, need.reason)
         return [v for v in allowed if v not in refused], {v: r for v, r in refused.items() if v in allowed}
+
+    def active_needs(self, device: DeviceFacts) -> list[Needs]:
+        """The :attr:`needs` that hold on ``device``."""
+        return [need for need in self.needs if need.on(device)]
 
     def assign(self, attr: str, value: Any, device: DeviceFacts) -> dict[str, Any]:
         """The node attributes one value of a knob sets."""
@@ -260,21 +304,18 @@ def _rtl_streams_weights(node: dict[str, Any], device: DeviceFacts) -> dict[str,
     return {"internal_embedded": "FINN's RTL MVU/VVU streams its weights: use internal_decoupled"}
 
 
-def _uram_needs_decoupled(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
-    # matrixvectoractivation.py / vectorvectoractivation_rtl.py: URAM weights are streamed by
-    # the memstream (internal_decoupled); on non-Versal parts they must be runtime-writeable
-    # (the option sets runtime_writeable_weights=1, see _weights_ram_style). The space puts
-    # the mem_modes it offers on this node under "mem_modes_offered".
-    modes = node.get("mem_modes_offered") or [node.get("attrs", {}).get("mem_mode")]
-    if any(m != "internal_decoupled" for m in modes if m is not None):
-        return {"ultra": "URAM weights need mem_mode internal_decoupled (set mem_mode: [internal_decoupled])"}
-    return {}
-
-
-def _thresholds_hls_ultra(node: dict[str, Any], device: DeviceFacts) -> dict[str, str]:
-    # hls/thresholding_hls.py code_generation_ipgen: URAM thresholds need Versal with
-    # internal_embedded, or runtime_writeable_weights=1 with internal_decoupled
-    return {} if device.versal else _uram_needs_decoupled(node, device)
+#: matrixvectoractivation.py / vectorvectoractivation_rtl.py: URAM weights are streamed by the
+#: memstream (internal_decoupled); on non-Versal parts they must be runtime-writeable (the option
+#: sets runtime_writeable_weights=1, see _weights_ram_style).
+_URAM_NEEDS_DECOUPLED = Needs("ram_style", "ultra", "mem_mode", ("internal_decoupled",),
+                              "URAM weights need mem_mode internal_decoupled (offer mem_mode internal_decoupled)")
+#: hls/thresholding_hls.py code_generation_ipgen: URAM thresholds need Versal with
+#: internal_embedded, or runtime_writeable_weights=1 with internal_decoupled.
+_URAM_THRESHOLDS_NEED_DECOUPLED = Needs(
+    "ram_style", "ultra", "mem_mode", ("internal_decoupled",),
+    "URAM thresholds off Versal need mem_mode internal_decoupled (FINN cannot initialize URAM from the bitfile)",
+    on=lambda device: not device.versal,
+)
 
 
 def _weights_ram_style(value: str, device: DeviceFacts) -> dict[str, Any]:
@@ -396,10 +437,14 @@ OPS: tuple[OpModel, ...] = (
         "MVAU", ("MVAU_hls", "MVAU_rtl"), folds=("SIMD", "PE"), choices=("ram_style", "resType", "mem_mode"),
         bounds=_mvau_bounds,
         swg="dense", facts=_weight_facts,
-        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("ram_style", _uram_needs_decoupled),
-               ("mem_mode", _rtl_streams_weights)),
+        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("mem_mode", _rtl_streams_weights)),
+        needs=(_URAM_NEEDS_DECOUPLED,),
         choice_attrs={"ram_style": _weights_ram_style},
+        # hls/matrixvectoractivation_hls.py get_ap_int_max_w: the weight stream PE*SIMD*W
+        # (matrixvectoractivation.py get_instream_width(1): 0 bits when internal_embedded) and
+        # the single-PE weight entry SIMD*W; set_folding.py limits PE only for internal_decoupled
         pair_bits=lambda i: int(i.get_input_datatype(1).bitwidth()),
+        embedded_simd_bits=lambda i: int(i.get_input_datatype(1).bitwidth()),
         corrections=(_RTL_WEIGHTS, _RTL_MVU_DATAPATH, _RTL_MVU_DSP),
     ),
     OpModel(
@@ -408,11 +453,13 @@ OPS: tuple[OpModel, ...] = (
         bounds=lambda i: {"SIMD": divisors(int(math.prod(i.get_nodeattr("Kernel")))),
                           "PE": divisors(int(i.get_nodeattr("Channels")))},
         swg="depthwise", facts=_weight_facts,
-        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("ram_style", _uram_needs_decoupled),
-               ("mem_mode", _rtl_streams_weights)),
+        rules=(("resType", _rtl_dsp_only), ("resType", _binary_no_dsp), ("mem_mode", _rtl_streams_weights)),
+        needs=(_URAM_NEEDS_DECOUPLED,),
         choice_attrs={"ram_style": _weights_ram_style},
         # the input window stream is PE*SIMD activations, the weight stream PE*SIMD weights
+        # (vectorvectoractivation.py get_instream_width: no weight stream when internal_embedded)
         pair_bits=lambda i: max(int(i.get_input_datatype(0).bitwidth()), int(i.get_input_datatype(1).bitwidth())),
+        embedded_pair_bits=lambda i: int(i.get_input_datatype(0).bitwidth()),
         corrections=(_RTL_WEIGHTS, _RTL_MVU_DATAPATH),
     ),
     OpModel("Pool", ("Pool_hls",), folds=("PE",), bounds=lambda i: {"PE": divisors(int(i.get_nodeattr("Channels")))},
@@ -424,7 +471,7 @@ OPS: tuple[OpModel, ...] = (
     ),
     OpModel(
         "Thresholding", ("Thresholding_hls",), folds=("PE",), choices=("ram_style", "mem_mode"), bounds=_pe_bounds,
-        rules=(("ram_style", _thresholds_hls_ultra),), choice_attrs={"ram_style": _weights_ram_style},
+        needs=(_URAM_THRESHOLDS_NEED_DECOUPLED,), choice_attrs={"ram_style": _weights_ram_style},
     ),
     OpModel(
         "Thresholding", ("Thresholding_rtl",), folds=("PE",), choices=("ram_style",), bounds=_pe_bounds,
@@ -572,6 +619,22 @@ def describe(model: Any, node: Any, inst: Any) -> dict[str, Any]:
     finally:
         for attr, value in saved.items():
             inst.set_nodeattr(attr, value)
-    bits = op.pair_bits(inst) if hls else None
-    info["pair_bits"] = bits
+    info["pair_bits"] = op.pair_bits(inst) if hls else None
+    info["embedded_pair_bits"] = op.embedded_pair_bits(inst) if hls else None
+    info["embedded_simd_bits"] = op.embedded_simd_bits(inst) if hls else None
     return info
+
+
+def stream_bits(node: dict[str, Any], mem_mode: Any) -> tuple[int | None, int | None]:
+    """The bits per ``PE*SIMD`` and per ``SIMD`` alone that FINN's 8191-bit HLS limit holds a
+    node (as :func:`describe` gives it) to under ``mem_mode``; None: no such limit.
+
+    Streamed weights (internal_decoupled, and the modes the space does not offer) count
+    ``PE*SIMD*W``; embedded weights (internal_embedded) are no stream: FINN reports a 0-bit
+    weight stream and its HLS code generation takes an MVAU of ``SIMD 288 x PE 8 x 4 bit``.
+    A description without the embedded facts (a prefix cached by an older dse) keeps the
+    streamed limit for every mode.
+    """
+    if mem_mode == "internal_embedded" and "embedded_pair_bits" in node:
+        return node["embedded_pair_bits"], node.get("embedded_simd_bits")
+    return node.get("pair_bits"), None
