@@ -153,7 +153,7 @@ def run(nets: list[str], designs: int, node_timeout: float) -> None:
         finally:
             worker.close()
     print("\n## Fits: the exact LUT front within the board, at FINN's raw fidelity and at dse's count\n")
-    table(["network", "board", "raw front points", "stop fitting once counted", "raw best fps",
+    print_table(["network", "board", "raw front points", "stop fitting once counted", "raw best fps",
            "raw best, counted LUT", "best raw point that fits", "counted front best fps",
            "s: tabulate both / raw front / counted front"], fit_rows)
     print("\n## Error against open synthesis, per op type (synthesized nodes of the designs; relative, median and worst)\n")
@@ -166,12 +166,12 @@ def run(nets: list[str], designs: int, node_timeout: float) -> None:
             values = slot[level]
             row += [fmt(statistics.median(values), True), fmt(max(values, key=abs), True)] if values else ["-", "-"]
         rows.append(row)
-    table(["op type", "resource", "nodes", "FINN median", "FINN worst", "count median", "count worst"], rows)
+    print_table(["op type", "resource", "nodes", "FINN median", "FINN worst", "count median", "count worst"], rows)
     print("\n## Rank agreement of the designs' LUT totals with the synth level (Kendall's tau)\n")
-    table(["network", "designs", "tau FINN raw", "tau dse count"], rank_rows)
+    print_table(["network", "designs", "tau FINN raw", "tau dse count"], rank_rows)
 
 
-def table(header: list[str], rows: list[list[Any]]) -> None:
+def print_table(header: list[str], rows: list[list[Any]]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
