@@ -48,6 +48,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -523,6 +524,10 @@ def front(
     candidates = sorted({table.const_cycles, *(o.cycles for u in table.units for o in u.options)})
     best: list[Option | None] = [None] * len(table.units)
     cursor = [0] * len(table.units)
+    # per unit, its least use of each limited resource among the options so far; each edge's least pair
+    lowest = [dict.fromkeys(limits, math.inf) for _ in table.units]
+    streams = {r: table.const_resources[r] + sum(float(link.cost[:, :, RESOURCES.index(r)].min()) for link in links)
+               for r in limits}
     points: list[Point] = []
     for bound in candidates:  # fastest first: raising the bound only adds options
         if max_cycles is not None and bound > max_cycles:
@@ -534,6 +539,8 @@ def front(
                     sweep.offer(i, option)
                 elif best[i] is None or key(option) < key(best[i]):
                     best[i] = option
+                for r in limits:
+                    lowest[i][r] = min(lowest[i][r], option.resources[r])
                 cursor[i] += 1
         if bound < table.const_cycles:
             continue
@@ -548,6 +555,13 @@ def front(
             chosen = list(best)  # type: ignore[arg-type]
         point = _point(table, chosen, weights, feasible, picks)
         if limits and not fits(point):
+            # the MILP only where it can add a point: the cheapest configuration this fast (``point``) costs no more
+            # than any that fits, and a limit that even each unit's least use breaks leaves none
+            if points and point.cost >= points[-1].cost:
+                continue
+            if any(streams[r] + sum(low[r] for low in lowest) > limit + 1e-9 * max(abs(limit), 1.0)
+                   for r, limit in limits.items()):
+                continue  # nothing this fast fits
             within = _cheapest_within(table, [o[: c] for o, c in zip(by_cycles, cursor)], weights, limits, key, links)
             if within is None:
                 continue  # nothing this fast fits
@@ -659,6 +673,179 @@ def _cheapest_within(
 
 #: Partial configurations a multi-resource Pareto set may hold at once before it is refused.
 PARETO_LIMIT = 500_000
+#: Candidate partial configurations a step of the Pareto set filters at once (bounds its memory).
+_PARETO_CHUNK = 1_000_000
+#: Groups of open classes past which dominance across groups is not tried (within each group it still is).
+_PARETO_GROUPS = 64
+
+
+@dataclass
+class _Open:
+    """An edge as :func:`pareto_set` sees it: opened at position ``lo`` of its unit order, closed at ``hi`` (``lo < hi``).
+
+    ``cost``: [lo class, hi class, dim] over the set's dims, with each class's least cost already moved onto the
+    options of its unit (the same sums, paid as soon as one end is known) and the classes that then cost alike
+    merged. ``excess_lo[a, b]``: the most an end of lo class ``a`` can cost more than one of class ``b``, whatever the
+    class at the other end (per dim; negative where ``a`` is always cheaper); ``excess_hi`` likewise for hi classes.
+    """
+
+    lo: int
+    hi: int
+    lo_class: Any
+    hi_class: Any
+    cost: Any
+    excess_lo: Any
+    excess_hi: Any
+
+
+def _excess(cost: Any) -> Any:
+    """[x, y, dim]: the max over the other end's classes of cost[x] - cost[y] (``cost``: [class, other class, dim])."""
+    return (cost[:, None] - cost[None, :]).max(axis=2)
+
+
+def _pareto_order(table: Table) -> list[int]:
+    """The order :func:`pareto_set` takes the units in: the table's, or its reverse when that takes the units with more
+    options earlier, while the partial configurations are still few (an edge is open over the same units either way)."""
+    sizes = [len(u.options) for u in table.units]
+    late = sum(i * s for i, s in enumerate(sizes))
+    early = sum((len(sizes) - 1 - i) * s for i, s in enumerate(sizes))
+    return list(range(len(sizes)))[::-1] if late > early else list(range(len(sizes)))
+
+
+def _pareto_edges(links: list[_Link], seq: list[int], dims: list[str], mats: list[Any]) -> list[_Open]:
+    """``links`` over ``dims`` in the unit order ``seq``; each class's least cost is added to ``mats`` (in place)."""
+    import numpy as np
+
+    where = {u: p for p, u in enumerate(seq)}
+    index = [RESOURCES.index(r) for r in dims]
+    out = []
+    for link in links:
+        lo, hi, lo_class, hi_class, cost = where[link.lo], where[link.hi], link.lo_class, link.hi_class, link.cost
+        if lo > hi:
+            lo, hi, lo_class, hi_class, cost = hi, lo, hi_class, lo_class, cost.transpose(1, 0, 2)
+        lo_of, hi_of = np.array(lo_class, np.int64), np.array(hi_class, np.int64)
+        cost = cost[:, :, index]
+        least = cost.min(axis=1)
+        mats[lo][:, 1:] += least[lo_of]
+        cost = cost - least[:, None]
+        least = cost.min(axis=0)
+        mats[hi][:, 1:] += least[hi_of]
+        cost = cost - least[None]
+        if not cost.any():
+            continue
+        rows, row_of = _rows(cost.reshape(len(cost), -1))
+        cols, col_of = _rows(rows.reshape(len(rows), cost.shape[1], -1).transpose(1, 0, 2).reshape(cost.shape[1], -1))
+        cost = cols.reshape(len(cols), len(rows), len(dims)).transpose(1, 0, 2)
+        out.append(_Open(lo, hi, row_of[lo_of], col_of[hi_of], cost, _excess(cost), _excess(cost.transpose(1, 0, 2))))
+    return out
+
+
+def _beaten(m: Any, ends: list[tuple[Any, Any]], cycles: bool) -> Any:
+    """[j', j]: option j' of a unit beats option j (``m``: its options as rows of cycles, dims...).
+
+    j' is no worse in any dim whatever the classes at the other ends of the unit's edges (``ends``: per edge end its
+    excess table and each option's class there), nor in cycles if ``cycles``; and better somewhere, or the first of
+    equals. That is a strict order: an option that is beaten is beaten by one that is not.
+    """
+    import numpy as np
+
+    count = len(m)
+    le = np.zeros((count, count), bool)
+    for a in range(0, count, 256):
+        b = min(count, a + 256)
+        excess = np.zeros((b - a, count, m.shape[1] - 1))
+        for table, of in ends:
+            excess += table[of[a:b, None], of[None, :]]
+        le[a:b] = (m[a:b, None, 1:] + excess <= m[None, :, 1:]).all(axis=2)
+        if cycles:
+            le[a:b] &= m[a:b, None, 0] <= m[None, :, 0]
+    order = np.arange(count)
+    return le & (~le.T | (order[:, None] < order[None, :]))
+
+
+def _worth(m: Any, beats: Any) -> tuple[Any, Any]:
+    """A unit's cycle bounds (its options' distinct cycles) and, per bound, its options worth taking under it: those
+    under it that no option under it beats ([bound, option] mask)."""
+    import numpy as np
+
+    bounds = np.unique(m[:, 0])
+    under = m[None, :, 0] <= bounds[:, None]
+    return bounds, under & ~((under.astype(np.float32) @ beats.astype(np.float32)) > 0)  # counts of beaters under it
+
+
+def _floors(const_cycles: int, mats: list[Any], opens: list[_Open], worth: list[tuple[Any, Any]], only: list[int],
+            room: Any) -> list[tuple[Any, Any]]:
+    """Per position i of the unit order: (bottlenecks, thresholds [bottleneck, len(only)]).
+
+    A partial configuration through position i with cycles c whose use of a limited resource that is no objective
+    (columns ``only``) is at most the threshold at the least bottleneck >= c cannot break that limit with any
+    completion worth taking: under a bottleneck C >= c, every unit can take an option worth taking under C instead
+    of one that is not (no worse anywhere, the same bottleneck), and those use at most the threshold's complement.
+    """
+    import numpy as np
+
+    least = max([const_cycles, *(m[:, 0].min() for m in mats)])
+    bottlenecks = np.unique(np.r_[[float(const_cycles)], *(m[:, 0] for m in mats)])
+    bottlenecks = bottlenecks[bottlenecks >= least]
+    rest = np.zeros((len(mats) + 1, len(bottlenecks), len(only)))  # [i]: the most units at positions >= i use
+    for i in range(len(mats) - 1, -1, -1):
+        bounds, mask = worth[i]
+        most = np.array([mats[i][row][:, only].max(axis=0) for row in mask])
+        rest[i] = rest[i + 1] + most[np.searchsorted(bounds, bottlenecks, side="right") - 1]
+    out = []
+    for i in range(len(mats)):
+        edges = sum((o.cost[:, :, [c - 1 for c in only]].max(axis=(0, 1)) for o in opens if o.hi > i), np.zeros(len(only)))
+        beyond = np.maximum.accumulate(rest[i + 1][::-1], axis=0)[::-1]  # over every bottleneck >= c
+        out.append((bottlenecks, room[[c - 1 for c in only]] - beyond - edges))
+    return out
+
+
+def _pareto_groups(ends: Any, sizes: list[int]) -> tuple[Any, Any]:
+    """The rows of open classes sorted by group (a stable order) and the group starts (with the end)."""
+    import numpy as np
+
+    if not ends.shape[1]:
+        return np.arange(len(ends)), np.array([0, len(ends)])
+    if math.prod(sizes) < 2**62:
+        code = ends @ np.cumprod([1, *sizes[:-1]]).astype(np.int64)
+    else:  # pragma: no cover - very many open classes
+        code = np.unique(ends, axis=0, return_inverse=True)[1].reshape(-1)
+    order = np.argsort(code, kind="stable")
+    code = code[order]
+    return order, np.flatnonzero(np.r_[True, code[1:] != code[:-1], True])
+
+
+def _across(points: Any, keys: Any, starts: Any, excess: list[Any], columns: list[int]) -> Any:
+    """Dominance across groups of open classes: a partial configuration of group b is dropped when one of group a,
+    plus the most its open ends can cost more than b's (``excess``: per open edge, [a class, b class, dim]), is no
+    worse in cycles and in every column, and better in one: it is then no worse whatever the completion.
+
+    ``points``: sorted by group, each group already non-dominated within; ``columns``: the dim of each column after
+    the first (cycles; None: a column no excess applies to). Returns the mask of those kept.
+    """
+    import moocore
+    import numpy as np
+
+    keep = np.ones(len(points), bool)
+    count = len(starts) - 1
+    if count < 2 or count > _PARETO_GROUPS:
+        return keep
+    shift = np.zeros((count, count, points.shape[1]))
+    for q, table in enumerate(excess):
+        pair = table[keys[:, q][:, None], keys[:, q][None, :]]
+        for c, d in enumerate(columns):
+            if d is not None:
+                shift[:, :, 1 + c] += pair[:, :, d]
+    best = np.array([points[a:b].min(axis=0) for a, b in zip(starts[:-1], starts[1:])])
+    worst = np.array([points[a:b].max(axis=0) for a, b in zip(starts[:-1], starts[1:])])
+    for g in range(count):
+        parts = [points[starts[g]:starts[g + 1]]]
+        for h in range(count):
+            if h != g and (best[h] + shift[h, g] <= worst[g]).all():  # else no point of h can beat one of g
+                parts.append(points[starts[h]:starts[h + 1]] + shift[h, g])
+        if len(parts) > 1:
+            keep[starts[g]:starts[g + 1]] = moocore.is_nondominated(np.vstack(parts), keep_weakly=True)[: len(parts[0])]
+    return keep
 
 
 def pareto_set(
@@ -675,8 +862,21 @@ def pareto_set(
     :data:`PARETO_LIMIT` partial configurations.
 
     With edges, a partial configuration also carries the classes of its open edge ends (edges
-    from a chosen unit to one not yet chosen): only those with the same open classes complete
-    alike, so dominance is only among them; an edge's cost is added when its second end is chosen.
+    from a chosen unit to one not yet chosen), and an edge's cost is added when its second end
+    is chosen (each class's least cost already when its first end is). One with other open
+    classes is still dropped when it is no worse even after adding the most its open ends can
+    cost more whatever the other ends (:func:`_across`).
+
+    Exact reductions on the way (each keeps, for every point of the set, a configuration reaching it):
+
+    * options that no configuration within the limits can take, or that another option of the
+      unit beats in cycles and every dim whatever its edges' other ends, are left out;
+    * a partial configuration with cycles c only takes, of the options no slower than c, those
+      that no other option no slower than c beats (cycles stay c, the rest is no worse);
+    * a limited resource that is no objective (DSP when the set is over LUT and BRAM) only
+      separates partial configurations while it could still break the limit: below the
+      threshold of :func:`_floors` any amount counts as the same;
+    * the units are taken in the order that takes the larger units earlier (:func:`_pareto_order`).
     """
     import moocore
     import numpy as np
@@ -684,73 +884,201 @@ def pareto_set(
     limits = {r: v for r, v in (limits or {}).items() if v is not None and math.isfinite(v)}
     dims = list(dict.fromkeys([*resources, *limits]))
     links = _links(table)
-    link_cost = [link.cost[:, :, [RESOURCES.index(r) for r in dims]] for link in links]
-    # every option as (cycles, dims...); dims no option uses are left out of the dominance test
-    matrices = [np.array([[o.cycles, *(o.resources[r] for r in dims)] for o in u.options], dtype=float) for u in table.units]
-    used = [0] + [1 + i for i, r in enumerate(dims) if any(m[:, 1 + i].any() for m in matrices) or table.const_resources[r]
-                  or any(c[:, :, i].any() for c in link_cost)]
-    # the leanest rest: each unit's least option and each edge's least pair (costs are >= 0)
-    least_rest = np.zeros((len(table.units) + 1, len(dims)))
-    for i in range(len(table.units) - 1, -1, -1):
-        least_rest[i] = least_rest[i + 1] + matrices[i][:, 1:].min(axis=0)
-        least_rest[i] += sum((c.min(axis=(0, 1)) for link, c in zip(links, link_cost) if link.hi == i), np.zeros(len(dims)))
+    if not all(u.options for u in table.units) or (max_cycles is not None and table.const_cycles > max_cycles):
+        return []
+    seq = _pareto_order(table)
+    # every option as (cycles, dims...), in the order the units are taken
+    mats = [np.array([[o.cycles, *(o.resources[r] for r in dims)] for o in table.units[u].options], dtype=float)
+            for u in seq]
+    opens = _pareto_edges(links, seq, dims, mats)
     room = np.array([limits.get(r, math.inf) - table.const_resources[r] for r in dims])
+    ceiling = room + 1e-9 * np.maximum(np.abs(room), 1.0)  # a hair for float sums in another order; final points are exact
+
+    def ends_of(i: int, picked: Any) -> list[tuple[Any, Any]]:
+        return [(o.excess_lo, o.lo_class[picked]) for o in opens if o.lo == i] + \
+               [(o.excess_hi, o.hi_class[picked]) for o in opens if o.hi == i]
+
+    least = sum(m[:, 1:].min(axis=0) for m in mats) if mats else np.zeros(len(dims))
+    kept = []  # per position: the table's option index of each option taken
+    for i, m in enumerate(mats):
+        fit = (m[:, 1:] - m[:, 1:].min(axis=0) + least <= ceiling).all(axis=1)
+        if max_cycles is not None:
+            fit &= m[:, 0] <= max_cycles
+        picked = np.flatnonzero(fit)
+        picked = picked[~_beaten(m[picked], ends_of(i, picked), cycles=True).any(axis=0)]
+        if not len(picked):
+            return []
+        kept.append(picked)
+    mats = [m[p] for m, p in zip(mats, kept)]
+    for o in opens:
+        o.lo_class, o.hi_class = o.lo_class[kept[o.lo]], o.hi_class[kept[o.hi]]
+    everything = np.arange(max((len(m) for m in mats), default=0))
+    worth = [_worth(m, _beaten(m, ends_of(i, everything[:len(m)]), cycles=False)) for i, m in enumerate(mats)]
+    # per position and level (how many of the unit's cycle bounds a partial configuration's cycles reach): the options
+    # it may take: every option slower than its cycles, and those worth taking under them
+    allowed = [[np.arange(len(m)), *(np.flatnonzero(w | (m[:, 0] > c)) for c, w in zip(bounds, mask))]
+               for m, (bounds, mask) in zip(mats, worth)]
+    used = [0] + [1 + i for i, r in enumerate(dims) if any(m[:, 1 + i].any() for m in mats) or table.const_resources[r]
+                  or any(o.cost[:, :, i].any() for o in opens)]
+    only = [1 + dims.index(r) for r in limits if r not in resources and 1 + dims.index(r) in used]
+    floors = _floors(table.const_cycles, mats, opens, worth, only, room) if only and mats else None
+    # the leanest rest: each unit's least option and each edge's least pair
+    least_rest = np.zeros((len(mats) + 1, len(dims)))
+    for i in range(len(mats) - 1, -1, -1):
+        least_rest[i] = least_rest[i + 1] + mats[i][:, 1:].min(axis=0)
+        least_rest[i] += sum((o.cost.min(axis=(0, 1)) for o in opens if o.hi == i), np.zeros(len(dims)))
+    columns = [u - 1 for u in used[1:]] + [None] * (len(used) == 1)  # one zero column if only cycles differ
+
     state = np.zeros((1, 1 + len(dims)))
     state[0, 0] = table.const_cycles
     opened = np.zeros((1, 0), np.int64)  # per partial configuration: the classes of its open edge ends
-    open_: list[int] = []  # the links those columns belong to
-    backs: list[tuple[np.ndarray, np.ndarray]] = []
-    for i, m in enumerate(matrices):
-        parent = np.repeat(np.arange(len(state)), len(m))
-        choice = np.tile(np.arange(len(m)), len(state))
-        merged = np.empty((len(parent), state.shape[1]))
-        merged[:, 0] = np.maximum(state[parent, 0], m[choice, 0])
-        merged[:, 1:] = state[parent, 1:] + m[choice, 1:]
-        staying = [q for q, k in enumerate(open_) if links[k].hi != i]
-        opening = [k for k, link in enumerate(links) if link.lo == i]
-        for q, k in enumerate(open_):
-            if links[k].hi == i:
-                merged[:, 1:] += link_cost[k][opened[parent, q], np.array(links[k].hi_class)[choice]]
-        ends = np.hstack([opened[parent][:, staying], *(np.array(links[k].lo_class)[choice][:, None] for k in opening)])
-        open_ = [open_[q] for q in staying] + opening
-        # a hair of slack for float sums in another order; the final points are checked exactly
-        keep = (merged[:, 1:] + least_rest[i + 1] <= room + 1e-9 * np.maximum(np.abs(room), 1.0)).all(axis=1)
-        if max_cycles is not None:
-            keep &= merged[:, 0] <= max_cycles
-        merged, parent, choice, ends = merged[keep], parent[keep], choice[keep], ends[keep]
+    open_: list[int] = []  # the edges those columns belong to
+    backs: list[tuple[Any, Any]] = []
+    for i, m in enumerate(mats):
+        closing = [q for q, k in enumerate(open_) if opens[k].hi == i]
+        staying = [q for q, k in enumerate(open_) if opens[k].hi != i]
+        after = [open_[q] for q in staying] + [k for k, o in enumerate(opens) if o.lo == i]
+        sizes = [len(opens[k].cost) for k in after]
+
+        def grow(parent: Any, choice: Any) -> tuple[Any, ...]:
+            """The partial configurations (parent + choice) that can still fit, non-dominated within their group."""
+            merged = np.empty((len(parent), state.shape[1]))
+            merged[:, 0] = np.maximum(state[parent, 0], m[choice, 0])
+            merged[:, 1:] = state[parent, 1:] + m[choice, 1:]
+            for q in closing:
+                o = opens[open_[q]]
+                merged[:, 1:] += o.cost[opened[parent, q], o.hi_class[choice]]
+            fits = (merged[:, 1:] + least_rest[i + 1] <= ceiling).all(axis=1)
+            merged, parent, choice = merged[fits], parent[fits], choice[fits]
+            ends = np.hstack([opened[parent][:, staying], *(opens[k].lo_class[choice][:, None] for k in after[len(staying):])])
+            return within(merged, parent, choice, ends.astype(np.int64).reshape(len(merged), len(after)))
+
+        def within(merged: Any, parent: Any, choice: Any, ends: Any) -> tuple[Any, ...]:
+            if not len(merged):
+                return merged, parent, choice, ends, merged[:, used], np.zeros(1, np.int64)
+            order, starts = _pareto_groups(ends, sizes)
+            merged, parent, choice, ends = merged[order], parent[order], choice[order], ends[order]
+            view = merged[:, used]
+            if floors is not None:  # limited-only resources below their threshold count as equal
+                bottlenecks, thresholds = floors[i]
+                at = np.minimum(np.searchsorted(bottlenecks, merged[:, 0]), len(bottlenecks) - 1)
+                view[:, [used.index(c) for c in only]] = np.maximum(merged[:, only], thresholds[at])
+            if len(used) == 1:
+                view = np.hstack([view, np.zeros((len(view), 1))])
+            keep = np.zeros(len(merged), bool)
+            for a, b in zip(starts[:-1], starts[1:]):
+                keep[a:b] = moocore.is_nondominated(view[a:b], keep_weakly=False)
+            starts = np.searchsorted(np.flatnonzero(keep), starts)
+            return merged[keep], parent[keep], choice[keep], ends[keep], view[keep], starts
+
+        # every partial configuration with the options its level allows, a chunk at a time
+        bounds = worth[i][0]
+        level = np.searchsorted(bounds, state[:, 0], side="right")
+        parts, pending, count = [], [], 0
+        for lv in np.unique(level):
+            at, options = np.flatnonzero(level == lv), allowed[i][lv]
+            step = max(1, _PARETO_CHUNK // len(options))
+            for a in range(0, len(at), step):
+                block = at[a:a + step]
+                pending.append((np.repeat(block, len(options)), np.tile(options, len(block))))
+                count += len(block) * len(options)
+                if count >= _PARETO_CHUNK:
+                    parts.append(grow(*(np.concatenate(x) for x in zip(*pending))))
+                    pending, count = [], 0
+        if pending:
+            parts.append(grow(*(np.concatenate(x) for x in zip(*pending))))
+        if len(parts) > 1:
+            merged, parent, choice, ends = (np.concatenate([p[x] for p in parts]) for x in range(4))
+            merged, parent, choice, ends, view, starts = within(merged, parent, choice, ends)
+        else:
+            merged, parent, choice, ends, view, starts = parts[0]
         if len(merged) == 0:
             return []
-        # distinct rows, grouped by open classes (a lexsort: np.unique(axis=0) sorts rows as bytes, far slower)
-        rows = np.hstack([ends, merged[:, used]])
-        order = np.lexsort(rows.T[::-1])
-        first = order[np.r_[True, (rows[order[1:]] != rows[order[:-1]]).any(axis=1)]]
-        merged, parent, choice, ends = merged[first], parent[first], choice[first], ends[first]
-        front_mask = np.ones(len(merged), bool)
-        if len(used) > 1:
-            starts = np.flatnonzero(np.r_[True, (ends[1:] != ends[:-1]).any(axis=1), True])
-            for a, b in zip(starts[:-1], starts[1:]):
-                front_mask[a:b] = moocore.is_nondominated(merged[a:b, used], keep_weakly=False)
-        merged, parent, choice, opened = merged[front_mask], parent[front_mask], choice[front_mask], ends[front_mask]
+        keep = _across(view, ends[starts[:-1]], starts, [opens[k].excess_lo for k in after], columns)
+        merged, parent, choice, opened = merged[keep], parent[keep], choice[keep], ends[keep]
         if len(merged) > PARETO_LIMIT:
             raise DseError(f"frontier: the Pareto set over {', '.join(resources)} grows past {PARETO_LIMIT:,} partial "
                            f"configurations; weigh the resources into one cost instead (--cost / sampler_options.cost)")
-        backs.append((parent, choice))
-        state = merged
+        backs.append((parent, kept[i][choice]))
+        state, open_ = merged, after
     objective = [0] + [1 + dims.index(r) for r in resources]
-    final = moocore.is_nondominated(state[:, objective], keep_weakly=False)
-    points = []
-    for index in np.flatnonzero(final):
-        picks: list[int] = []
-        for parent, choice in reversed(backs):
-            picks.append(int(choice[index]))
-            index = int(parent[index])
-        picks.reverse()
-        chosen = [unit.options[j] for unit, j in zip(table.units, picks)]
-        weights = {r: 1.0 / table.budget[r] if table.budget.get(r) else 1.0 for r in resources}
-        point = _point(table, chosen, weights, picks=picks)
-        if all(point.resources[r] <= v for r, v in limits.items()):  # exact sums, not the float DP's
-            points.append(point)
+    final = np.flatnonzero(moocore.is_nondominated(state[:, objective], keep_weakly=False))
+    picks = np.zeros((len(final), len(seq)), np.int64)
+    index = final
+    for position in range(len(backs) - 1, -1, -1):
+        parent, choice = backs[position]
+        picks[:, seq[position]] = choice[index]
+        index = parent[index]
+    points = _pareto_points(table, picks, resources, limits)
     return sorted(points, key=lambda p: (p.max_cycles, *(p.resources[r] for r in resources)))
+
+
+def _pareto_points(table: Table, picks: Any, resources: list[str], limits: dict[str, float]) -> list[Point]:
+    """What :func:`_point` makes of each row of option indices, for many rows at once: the same sums in the same
+    order, so the same numbers of the same types; rows whose exact sums break a limit are left out."""
+    import numpy as np
+
+    def sums(start: Any, values: Any) -> tuple[Any, Any]:
+        """``start`` plus each unit's picked ``values(option)``, added in unit order as ``+=`` does, and whether each
+        row's sum is still an int (an int start and ints only)."""
+        total = np.full(len(picks), float(start))
+        ints = np.full(len(picks), isinstance(start, int))
+        for u, unit in enumerate(table.units):
+            v = [values(o) for o in unit.options]
+            total += np.array(v, dtype=float)[picks[:, u]]
+            ints &= np.array([isinstance(x, int) for x in v])[picks[:, u]]
+        return total, ints
+
+    res = {}
+    for r in RESOURCES:
+        total, ints = sums(table.const_resources[r], lambda o, r=r: o.resources[r])
+        for e in table.edges:  # as _total: every edge adds its pair's cost, 0.0 for a pair that costs nothing
+            outs, ins = sorted(set(e.out_class)), sorted(set(e.in_class))
+            pair = [[e.cost.get((a, b), {}).get(r, 0.0) for b in ins] for a in outs]
+            at = (np.searchsorted(outs, e.out_class)[picks[:, e.u]], np.searchsorted(ins, e.in_class)[picks[:, e.v]])
+            total += np.array(pair, dtype=float)[at]
+            ints &= np.array([[isinstance(x, int) for x in row] for row in pair])[at]
+        res[r] = (total, ints)
+    finn = {}
+    for r in RESOURCES:
+        start = table.const_finn_resources.get(r, 0.0)
+        total, ints = sums(0, lambda o, r=r: o.finn_resources.get(r, 0.0))  # sum() starts at 0
+        finn[r] = (float(start) + total, ints & isinstance(start, int))
+    cycles = np.full(len(picks), float(table.const_cycles))
+    for u, unit in enumerate(table.units):
+        cycles = np.maximum(cycles, np.array([o.cycles for o in unit.options], dtype=float)[picks[:, u]])
+    integral = isinstance(table.const_cycles, int) and all(isinstance(o.cycles, int) for u in table.units for o in u.options)
+    fits = np.ones(len(picks), bool)
+    for r, limit in limits.items():
+        fits &= res[r][0] <= limit
+    weights = {r: 1.0 / table.budget[r] if table.budget.get(r) else 1.0 for r in resources}
+
+    rows = np.flatnonzero(fits)
+
+    def values(pair: tuple[Any, Any]) -> list[Any]:
+        return [int(x) if whole else x for x, whole in zip(pair[0][rows].tolist(), pair[1][rows].tolist())]
+
+    used, spent = {r: values(res[r]) for r in RESOURCES}, {r: values(finn[r]) for r in RESOURCES}
+    slowest = [int(c) if integral else c for c in cycles[rows].tolist()]
+    # each option's params and folding as pairs: a dict of the chained pairs is what update() after update() makes
+    params_of = [[tuple(o.params.items()) for o in u.options] for u in table.units]
+    assign_of = [[tuple(o.assign.items()) for o in u.options] for u in table.units]
+    nodes = [{node for o in u.options for node in o.assign} for u in table.units]
+    apart = sum(map(len, nodes)) == len(set().union(*nodes))  # no node in two units: no attrs to merge
+    points = []
+    for n, row in enumerate(picks[rows].tolist()):
+        params = dict(itertools.chain.from_iterable(map(list.__getitem__, params_of, row)))
+        folding: Assign = {}
+        if apart:
+            folding = {node: dict(attrs) for node, attrs in itertools.chain.from_iterable(map(list.__getitem__, assign_of, row))}
+        else:
+            for node, attrs in itertools.chain.from_iterable(map(list.__getitem__, assign_of, row)):
+                folding.setdefault(node, {}).update(attrs)
+        resources_n = {r: used[r][n] for r in RESOURCES}
+        points.append(Point(params, folding, slowest[n], table.throughput(slowest[n]), resources_n,
+                            _cost(resources_n, weights), finn_resources={r: spent[r][n] for r in RESOURCES},
+                            fidelity=table.fidelity))
+    return points
 
 
 def spread(points: list[Point]) -> list[Point]:

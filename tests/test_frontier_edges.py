@@ -153,3 +153,114 @@ def test_a_malformed_edge_is_refused_in_one_line():
     table = Table(units, 0, dict(res), [], 10.0, {}, edges=[Edge(0, 1, [0, 0], [0], {(0, 0): {"LUT": 1.0}})])
     with pytest.raises(frontier.DseError, match="edge 0->1 needs two different units"):
         frontier.front(table, {"LUT": 1.0})
+
+
+# -- the Pareto set's exact reductions (dse.frontier.pareto_set): each against the brute force, and shown to act ----
+
+
+def _brute_pareto(table: Table, resources: list[str], limits: dict[str, float], max_cycles: int | None = None) -> list[tuple]:
+    points = [tuple([c, *(r[k] for k in resources)]) for _, c, r in _brute(table)
+              if all(r[k] <= v for k, v in limits.items()) and (max_cycles is None or c <= max_cycles)]
+    return sorted({c for c in points if not any(all(q[k] <= c[k] for k in range(len(c))) and q != c for q in points)})
+
+
+def _got(points: list[frontier.Point], resources: list[str]) -> list[tuple]:
+    return sorted(tuple([p.max_cycles, *(p.resources[r] for r in resources)]) for p in points)
+
+
+@pytest.mark.parametrize("shape", ["chain", "residual", "independent"])
+def test_pareto_set_with_a_limit_on_a_resource_it_does_not_minimise_equals_the_brute_force(shape):
+    """A limited resource that is no objective (DSP under a LUT-BRAM set) only separates partial configurations
+    while some completion worth taking could still break its limit; binding limits and a throughput cap."""
+    rng = random.Random(37)
+    binding = 0
+    for case in range(150):
+        table = _random_table(rng, "chain" if shape == "independent" else shape)
+        if shape == "independent":
+            table.edges = []
+        resources = rng.choice([["LUT", "BRAM_18K"], ["LUT"], ["BRAM_18K", "DSP"], ["LUT", "DSP"]])
+        limits = {r: rng.choice(values) for r, values in
+                  [("LUT", [700.0, 1100.0]), ("BRAM_18K", [6.0, 10.0, 16.0]), ("DSP", [2.0, 3.0, 4.0, 6.0])]
+                  if r not in resources or rng.random() < 0.3}
+        max_cycles = rng.choice([None, None, 64, 100])
+        expected = _brute_pareto(table, resources, limits, max_cycles)
+        assert _got(frontier.pareto_set(table, resources, limits, max_cycles), resources) == expected, case
+        unlimited = {r: v for r, v in limits.items() if r in resources}
+        binding += expected != _brute_pareto(table, resources, unlimited, max_cycles)
+    assert binding > 30  # the limits on resources it does not minimise change the set in many cases
+
+
+def _converter_chain(rng: random.Random, count: int, options: int) -> Table:
+    """A chain of units whose every stream costs a converter that depends on both ends' widths (0-3), as FINN's
+    data-width converters do: the partial configurations split into groups by their open width."""
+    units = []
+    for u in range(count):
+        units.append(Unit([SimpleNamespace(param=f"u{u}")], [f"n{u}"], [  # type: ignore[list-item]
+            Option({f"u{u}": i}, {f"n{u}": {"PE": i}}, rng.choice([8, 16, 32, 64, 128]),
+                   {"LUT": float(rng.randint(0, 3000)), "BRAM_18K": float(rng.randint(0, 8)), "URAM": 0.0, "DSP": 0.0})
+            for i in range(options)]))
+    widths = [[rng.randrange(4) for _ in u.options] for u in units]
+    converter = {(a, b): {"LUT": 40.0 * abs(a - b) + 10.0 * max(a, b)} for a in range(4) for b in range(4) if a or b}
+    edges = [Edge(u, u + 1, widths[u], widths[u + 1], converter) for u in range(count - 1)]
+    return Table(units, 0, {"LUT": 0.0, "BRAM_18K": 0.0, "URAM": 0.0, "DSP": 0.0}, [], 10.0, {}, edges=edges)
+
+
+def test_pareto_set_drops_partial_configurations_across_open_classes(monkeypatch):
+    """One with another open width is dropped when it is no worse even after the most its open end can cost more:
+    exact on brute-forced chains, it acts in most of them, and on a longer chain it keeps the set under a limit
+    that refuses it without."""
+    dropped = []
+    across = frontier._across
+
+    def spy(*args):
+        keep = across(*args)
+        dropped.append(int((~keep).sum()))
+        return keep
+
+    monkeypatch.setattr(frontier, "_across", spy)
+    rng = random.Random(41)
+    acted = 0
+    for case in range(60):
+        table = _converter_chain(rng, rng.randint(3, 5), rng.randint(3, 5))
+        resources = rng.choice([["LUT", "BRAM_18K"], ["LUT"]])
+        limits = rng.choice([{}, {"LUT": 6000.0}, {"BRAM_18K": 14.0}])
+        dropped.clear()
+        assert _got(frontier.pareto_set(table, resources, limits), resources) == _brute_pareto(table, resources, limits), case
+        acted += sum(dropped) > 0
+    assert acted > 15
+    table = _converter_chain(random.Random(43), 16, 8)  # at most 148 partial configurations at once, 306 without
+    exact = frontier.pareto_set(table, ["LUT", "BRAM_18K"])
+    monkeypatch.setattr(frontier, "PARETO_LIMIT", 200)
+    assert _got(frontier.pareto_set(table, ["LUT", "BRAM_18K"]), ["LUT", "BRAM_18K"]) == _got(exact, ["LUT", "BRAM_18K"])
+    monkeypatch.setattr(frontier, "_PARETO_GROUPS", 1)  # dominance only within each group of open widths
+    with pytest.raises(frontier.DseError, match="grows past 200 partial configurations"):
+        frontier.pareto_set(table, ["LUT", "BRAM_18K"])
+
+
+def test_pareto_set_points_are_what_predict_says():
+    """The Pareto set builds its points in bulk: the same numbers, types, params and folding as one at a time."""
+    rng = random.Random(47)
+    for _ in range(30):
+        table = _random_table(rng, rng.choice(["chain", "residual"]))
+        picks = [[rng.randrange(len(u.options)) for u in table.units] for _ in range(6)]
+        bulk = frontier._pareto_points(table, __import__("numpy").array(picks), ["LUT", "BRAM_18K"], {})
+        weights = {"LUT": 1.0 / 1000.0, "BRAM_18K": 1.0 / 20.0}
+        for p, row in zip(bulk, picks):
+            one = frontier._point(table, [u.options[j] for u, j in zip(table.units, row)], weights, picks=row)
+            assert p.as_dict() == one.as_dict() and p.cost == one.cost
+            assert [type(v) for v in p.resources.values()] == [type(v) for v in one.resources.values()]
+
+
+def test_a_limit_it_does_not_minimise_counts_what_slower_completions_use():
+    """A fast partial configuration may still be completed by slower options that use more of the limited resource:
+    its threshold is over every bottleneck at least as slow. Under LUT alone with DSP <= 4, (8, 290) and (64, 110)."""
+    res = {"URAM": 0.0, "BRAM_18K": 0.0}
+    units = [
+        Unit([], ["a"], [Option({"a": 0}, {}, 8, {"LUT": 100.0, "DSP": 1.0, **res}),
+                         Option({"a": 1}, {}, 8, {"LUT": 90.0, "DSP": 3.0, **res})]),
+        Unit([], ["b"], [Option({"b": 0}, {}, 8, {"LUT": 200.0, "DSP": 0.0, **res}),
+                         Option({"b": 1}, {}, 64, {"LUT": 10.0, "DSP": 3.0, **res})]),
+    ]
+    table = Table(units, 0, {r: 0.0 for r in RES}, [], 10.0, {})
+    assert _got(frontier.pareto_set(table, ["LUT"], {"DSP": 4.0}), ["LUT"]) == [(8, 290.0), (64, 110.0)]
+    assert _got(frontier.pareto_set(table, ["LUT"], {"DSP": 4.0}), ["LUT"]) == _brute_pareto(table, ["LUT"], {"DSP": 4.0})
