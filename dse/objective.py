@@ -25,7 +25,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from dse.errors import DseError
 from dse.finn import adapter
-from dse.finn.reports import COUNTED_REPORT, RESOURCES, ReportError, read_metrics
+from dse.finn.reports import COUNT_STEP, COUNTED_REPORT, RESOURCES, ReportError, read_metrics
 from dse.finn.worker import FinnWorker, WorkerCrashed, WorkerTimeout
 from dse.space import Space
 from dse.spacefile import METRICS, Cap
@@ -56,7 +56,7 @@ ARTIFACT_FILES = (
     COUNTED_REPORT,
 )
 _FOLDING_STEPS = set(adapter.FOLDING_STEPS)
-_ESTIMATE_STEPS = {*adapter.REPORT_STEPS, "dse_count"}  # dse_count: dse's count of the built graph
+_ESTIMATE_STEPS = {*adapter.REPORT_STEPS, COUNT_STEP}
 _SYNTH_STEPS = set(adapter.HARDWARE_STEPS)
 
 

@@ -17,6 +17,8 @@ from dse.metrics import FINN_METRICS, FINN_PREFIX, RESOURCES
 
 #: dse's count of a build, beside FINN's reports (written by the FINN worker, dse.finn.worker)
 COUNTED_REPORT = "counted_resources.json"
+#: The step a build names when dse's count of it failed (its failure category is ``estimate``)
+COUNT_STEP = "dse_count"
 
 
 class ReportError(Exception):

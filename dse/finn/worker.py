@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dse.finn import adapter
-from dse.finn.reports import COUNTED_REPORT
+from dse.finn.reports import COUNT_STEP, COUNTED_REPORT
 
 
 class WorkerCrashed(Exception):
@@ -194,7 +194,7 @@ def _build(
         try:
             report = count(final, build_config["fpga_part"])
         except Exception as exc:  # noqa: BLE001 - FINN's insertion refused this graph: the trial fails, said why
-            return {**result, "ok": False, "failed_step": "dse_count",
+            return {**result, "ok": False, "failed_step": COUNT_STEP,
                     "message": f"dse's count (FINN's InsertDWC/InsertFIFO) failed: {type(exc).__name__}: {exc}"}
         Path(result["report_dir"], COUNTED_REPORT).write_text(json.dumps(report, indent=1))
     return result
