@@ -504,6 +504,10 @@ def front(
     With ``table.edges`` a unit's cheapest option depends on its neighbours' choices, so the
     per-unit choice becomes a DP over the units (:class:`_Sweep`), the same key summed over
     units and edges; without edges the sweep is the per-unit one.
+
+    The MILP only runs where it could add a point: not where the cheapest configuration at the
+    bound already costs no less than the last point, nor where even every unit's least use of a
+    limited resource (and every edge's least pair) breaks its limit.
     """
     if not weights or any(w < 0 or r not in RESOURCES for r, w in weights.items()) or not any(weights.values()):
         raise DseError(f"frontier: the cost must weigh some of {', '.join(RESOURCES)} with non-negative weights")
